@@ -1,0 +1,420 @@
+"""Learning curves and adaptation curves from run directories (PNG).
+
+``rlmaml plot RUN_DIR... [--out FILE_OR_DIR] [--labels ...] [--band minmax|std] [--reference paper]``
+
+* RL runs (``metrics.jsonl`` with ``returns_before``/``returns_after``): average return before and
+  after adaptation against environment steps. Runs sharing a label (by default the directory name
+  without a trailing seed tag such as ``-seed3``; or explicit ``--labels``) are aggregated: the line
+  is the mean over runs, the band spans min..max (or mean ± std) over runs.
+* Supervised runs (``metrics.jsonl`` with ``query_loss``/``query_accuracy``): query loss and accuracy
+  against meta-iterations, aggregated the same way.
+* Evaluations (``eval.json``): average return against the number of inner gradient steps, one line
+  per method with its 95% confidence band; a constant ``oracle`` is a dashed horizontal reference;
+  ``--reference paper`` adds the MAML paper's reported numbers as markers.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from .errors import UserError
+
+METRICS_NAME = "metrics.jsonl"
+EVAL_NAME = "eval.json"
+CONFIG_NAMES = ("config.yaml", "config.yml", "config.json")
+
+# MAML paper (Finn et al., 2017), Figures 4 and 5: average return of MAML after 0, 1, 2, (3) gradient steps.
+PAPER_REFERENCE: dict[str, list[float]] = {
+    "navigation2d": [-40.4, -11.7, -3.3],
+    "halfcheetahvel": [-129.5, -78.6, -66.6, -60.8],
+    "halfcheetahdir": [-50.7, 293.0, 314.0, 316.0],
+    "antvel": [30.6, 96.7, 100.1],
+    "antdir": [8.7, 499.0, 501.0],
+}
+_ENV_ALIASES = {"2dnavigation": "navigation2d", "point2d": "navigation2d", "navigation": "navigation2d",
+                "pointnavigation": "navigation2d", "2dnav": "navigation2d"}
+
+METHOD_STYLE = {  # colour, marker
+    "maml": ("tab:blue", "o"),
+    "pretrained": ("tab:orange", "s"),
+    "random": ("tab:gray", "^"),
+    "oracle": ("tab:green", None),
+}
+_SEED_SUFFIX = re.compile(r"([-_.]?(seed|s)[-_=]?\d+)$", re.IGNORECASE)
+
+
+def env_key(env: str | None) -> str | None:
+    """Canonical name of an environment id for the reference table:
+    ``"rlmaml/HalfCheetahVel-v0"`` -> ``"halfcheetahvel"``."""
+    if not env:
+        return None
+    name = str(env).split("/")[-1]
+    name = re.sub(r"-v\d+$", "", name)
+    name = re.sub(r"[^0-9a-z]", "", name.lower())
+    return _ENV_ALIASES.get(name, name)
+
+
+def paper_reference(env: str | None) -> list[float] | None:
+    """The MAML paper's reported returns after 0, 1, 2, ... inner steps for ``env`` (None when not tabled)."""
+    key = env_key(env)
+    return PAPER_REFERENCE.get(key) if key else None
+
+
+# ----------------------------------------------------------------------------------------------- reading runs
+@dataclass
+class Run:
+    """What one run directory holds."""
+
+    path: Path
+    label: str
+    config: dict[str, Any] = field(default_factory=dict)
+    metrics: list[dict[str, Any]] = field(default_factory=list)
+    evaluation: dict[str, Any] | None = None
+
+    @property
+    def kind(self) -> str | None:
+        """``"rl"``, ``"supervised"`` or None (no usable metrics)."""
+        if not self.metrics:
+            return None
+        keys = set().union(*(r.keys() for r in self.metrics))
+        if "returns_after" in keys or "returns_before" in keys:
+            return "rl"
+        if "query_loss" in keys or "query_accuracy" in keys:
+            return "supervised"
+        return None
+
+    @property
+    def title(self) -> str:
+        """Environment or dataset name for figure titles."""
+        if self.evaluation and self.evaluation.get("env"):
+            return str(self.evaluation["env"])
+        for key in ("env", "env_id", "env_name", "dataset", "task"):
+            if self.config.get(key):
+                return str(self.config[key])
+        return self.path.name
+
+
+def default_label(path: Path) -> str:
+    """Directory name without a trailing seed tag (``nav-seed2`` -> ``nav``), so seeds aggregate."""
+    name = path.resolve().name
+    stripped = _SEED_SUFFIX.sub("", name)
+    return stripped or name
+
+
+def _read_config(path: Path) -> dict[str, Any]:
+    for name in CONFIG_NAMES:
+        f = path / name
+        if f.is_file():
+            try:
+                if name.endswith(".json"):
+                    data = json.loads(f.read_text())
+                else:
+                    import yaml
+
+                    data = yaml.safe_load(f.read_text())
+            except Exception:  # noqa: BLE001 - a broken config only loses the title
+                return {}
+            return data if isinstance(data, dict) else {}
+    return {}
+
+
+def _read_jsonl(path: Path) -> list[dict[str, Any]]:
+    records = []
+    for n, line in enumerate(path.read_text().splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:
+            raise UserError(f"{str(path)!r} line {n} is not valid JSON") from None
+    return records
+
+
+def load_run(path: str | Path, label: str | None = None) -> Run:
+    """Read ``metrics.jsonl``, ``eval.json`` and the config of a run directory (or an eval.json / metrics.jsonl file)."""
+    path = Path(path)
+    if path.is_file() and path.name in (METRICS_NAME, EVAL_NAME):
+        path = path.parent
+    if not path.is_dir():
+        raise UserError(f"run directory {str(path)!r} does not exist")
+    metrics_file, eval_file = path / METRICS_NAME, path / EVAL_NAME
+    if not metrics_file.is_file() and not eval_file.is_file():
+        raise UserError(f"run directory {str(path)!r} has neither {METRICS_NAME} nor {EVAL_NAME}; "
+                        "pass the directory of a training run (rlmaml train/supervised) or an evaluation")
+    run = Run(path=path, label=label or default_label(path), config=_read_config(path))
+    if metrics_file.is_file():
+        run.metrics = _read_jsonl(metrics_file)
+    if eval_file.is_file():
+        try:
+            run.evaluation = json.loads(eval_file.read_text())
+        except json.JSONDecodeError:
+            raise UserError(f"{str(eval_file)!r} is not valid JSON") from None
+        if not isinstance(run.evaluation, dict) or not isinstance(run.evaluation.get("methods"), dict):
+            raise UserError(f"{str(eval_file)!r} has no 'methods' mapping; expected the output of rlmaml evaluate")
+    if run.kind is None and run.evaluation is None:
+        raise UserError(f"{str(metrics_file)!r} has no returns_before/returns_after or query_loss/query_accuracy "
+                        "records to plot")
+    return run
+
+
+# ---------------------------------------------------------------------------------------------- aggregation
+def _series(records: list[dict[str, Any]], key: str) -> np.ndarray:
+    out = []
+    for r in records:
+        v = r.get(key)
+        out.append(float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else math.nan)
+    return np.asarray(out, dtype=np.float64)
+
+
+def aggregate(curves: Sequence[np.ndarray], band: str = "minmax") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Mean and band (``minmax``: min..max, ``std``: mean ± std) over runs, on the first ``min(len)`` points.
+
+    NaNs (non-finite logged values) are ignored per point."""
+    n = min(len(c) for c in curves)
+    stack = np.stack([np.asarray(c[:n], dtype=np.float64) for c in curves])
+    with np.errstate(all="ignore"):
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            mean = np.nanmean(stack, axis=0)
+            if band == "std":
+                std = np.nanstd(stack, axis=0)
+                return mean, mean - std, mean + std
+            if band == "minmax":
+                return mean, np.nanmin(stack, axis=0), np.nanmax(stack, axis=0)
+    raise UserError(f"--band {band!r} is not allowed; allowed: minmax, std")
+
+
+def _groups(runs: Sequence[Run]) -> "OrderedDict[str, list[Run]]":
+    groups: OrderedDict[str, list[Run]] = OrderedDict()
+    for run in runs:
+        groups.setdefault(run.label, []).append(run)
+    return groups
+
+
+def _new_figure(ncols: int = 1, width: float = 6.4, height: float = 4.4):
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width * ncols, height), dpi=110, layout="constrained")
+    axes = [fig.add_subplot(1, ncols, i + 1) for i in range(ncols)]
+    return fig, axes
+
+
+def _band_label(band: str, n: int) -> str:
+    return "" if n < 2 else (f" (mean of {n}, min–max)" if band == "minmax" else f" (mean ± std of {n})")
+
+
+# ------------------------------------------------------------------------------------------------ figures
+def learning_curve_figure(runs: Sequence[Run], band: str = "minmax"):
+    """Average return per episode before (dashed) and after (solid) adaptation against environment steps."""
+    runs = [r for r in runs if r.kind == "rl"]
+    if not runs:
+        raise UserError("no RL runs (metrics.jsonl with returns_before/returns_after) to plot")
+    fig, (ax,) = _new_figure()
+    colors = _colors(len(_groups(runs)))
+    x_is_steps = all(any("env_steps" in r for r in run.metrics) for run in runs)
+    for color, (label, members) in zip(colors, _groups(runs).items()):
+        xs = [_series(m.metrics, "env_steps") if x_is_steps else _series(m.metrics, "batch") for m in members]
+        x, _, _ = aggregate(xs, "minmax")
+        suffix = _band_label(band, len(members))
+        for key, style, phase in (("returns_after", "-", "after adaptation"),
+                                  ("returns_before", "--", "before adaptation")):
+            if not all(any(key in r for r in m.metrics) for m in members):
+                continue
+            mean, lo, hi = aggregate([_series(m.metrics, key) for m in members], band)
+            ax.plot(x, mean, style, color=color, lw=1.8, label=f"{label}: {phase}{suffix}")
+            if len(members) > 1:
+                ax.fill_between(x, lo, hi, color=color, alpha=0.18 if style == "-" else 0.08, lw=0)
+    titles = sorted({r.title for r in runs})
+    ax.set_title(f"{', '.join(titles)}: meta-training")
+    ax.set_xlabel("environment steps" if x_is_steps else "meta-batch")
+    ax.set_ylabel("average return per episode")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="best")
+    if x_is_steps:
+        ax.ticklabel_format(axis="x", style="sci", scilimits=(0, 3))
+    return fig
+
+
+def supervised_curve_figure(runs: Sequence[Run], band: str = "minmax"):
+    """Query loss (and query accuracy when logged) against meta-iterations."""
+    runs = [r for r in runs if r.kind == "supervised"]
+    if not runs:
+        raise UserError("no supervised runs (metrics.jsonl with query_loss/query_accuracy) to plot")
+    keys = [k for k in ("query_loss", "query_accuracy") if any(k in rec for r in runs for rec in r.metrics)]
+    fig, axes = _new_figure(len(keys))
+    colors = _colors(len(_groups(runs)))
+    for ax, key in zip(axes, keys):
+        for color, (label, members) in zip(colors, _groups(runs).items()):
+            members = [m for m in members if any(key in rec for rec in m.metrics)]
+            if not members:
+                continue
+            x, _, _ = aggregate([_series(m.metrics, "iteration") for m in members], "minmax")
+            mean, lo, hi = aggregate([_series(m.metrics, key) for m in members], band)
+            ax.plot(x, mean, "-", color=color, lw=1.6, label=f"{label}{_band_label(band, len(members))}")
+            if len(members) > 1:
+                ax.fill_between(x, lo, hi, color=color, alpha=0.2, lw=0)
+        ax.set_xlabel("meta-iteration")
+        ax.set_ylabel("query loss" if key == "query_loss" else "query accuracy")
+        if key == "query_loss" and _all_positive(runs, key):
+            ax.set_yscale("log")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8, loc="best")
+    titles = sorted({r.title for r in runs})
+    fig.suptitle(f"{', '.join(titles)}: meta-training (after adaptation, on query sets)")
+    return fig
+
+
+def _all_positive(runs: Sequence[Run], key: str) -> bool:
+    values = np.concatenate([_series(r.metrics, key) for r in runs])
+    values = values[np.isfinite(values)]
+    return values.size > 0 and bool((values > 0).all())
+
+
+def adaptation_figure(evaluation: dict[str, Any], reference: str | None = None, title: str | None = None):
+    """Average return against the number of inner gradient steps, one line per method with a 95% CI band.
+
+    ``evaluation`` is the content of eval.json: ``{"env", "num_tasks", "grad_steps", "methods":
+    {name: {"mean": [...], "ci95": [...]}}}``. A method whose mean is a single value or constant
+    (the oracle) is drawn as a dashed horizontal line."""
+    methods = evaluation.get("methods") or {}
+    if not methods:
+        raise UserError("eval.json has no methods to plot")
+    env = evaluation.get("env")
+    steps = list(evaluation.get("grad_steps") or range(max(len(m.get("mean", [])) for m in methods.values())))
+    fig, (ax,) = _new_figure()
+    x_max = max(steps) if steps else 0
+    palette = iter(_colors(len(methods) + 4)[4:])
+    for name, result in methods.items():
+        mean = np.asarray(result.get("mean", []), dtype=np.float64).reshape(-1)
+        if mean.size == 0:
+            continue
+        ci = np.asarray(result.get("ci95", np.zeros_like(mean)), dtype=np.float64).reshape(-1)
+        if ci.size != mean.size:
+            ci = np.resize(ci, mean.size)
+        color, marker = METHOD_STYLE.get(name, (next(palette), "D"))
+        label = _method_label(name)
+        constant = mean.size == 1 or np.allclose(mean, mean[0])
+        if constant and (name == "oracle" or mean.size == 1):
+            ax.axhline(mean[0], color=color, ls="--", lw=1.6, label=f"{label} ({mean[0]:.1f})")
+            ax.axhspan(mean[0] - ci[0], mean[0] + ci[0], color=color, alpha=0.12, lw=0)
+            continue
+        x = np.asarray(steps[: mean.size], dtype=np.float64)
+        ax.errorbar(x, mean, yerr=ci, color=color, marker=marker, lw=1.8, capsize=4, label=label)
+        ax.fill_between(x, mean - ci, mean + ci, color=color, alpha=0.15, lw=0)
+    if reference == "paper":
+        ref = paper_reference(env)
+        if ref is not None:
+            xr = np.arange(len(ref), dtype=np.float64)
+            ax.plot(xr, ref, ls="none", marker="*", ms=12, color="black", label="MAML, paper (Finn et al. 2017)")
+            x_max = max(x_max, len(ref) - 1)
+    elif reference is not None:
+        raise UserError(f"--reference {reference!r} is not allowed; allowed: paper")
+    n = evaluation.get("num_tasks")
+    ax.set_title(title or f"{env or 'evaluation'}: adaptation to new tasks" + (f" ({n} tasks)" if n else ""))
+    ax.set_xlabel("number of gradient steps")
+    ax.set_ylabel("average return per episode")
+    ax.set_xticks(range(0, int(x_max) + 1))
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=9, loc="best")
+    return fig
+
+
+def _method_label(name: str) -> str:
+    return {"maml": "MAML", "pretrained": "pretrained", "random": "random init", "oracle": "oracle"}.get(name, name)
+
+
+def _colors(n: int) -> list:
+    base = ["tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown", "tab:pink",
+            "tab:olive", "tab:cyan", "tab:gray"]
+    return [base[i % len(base)] for i in range(n)]
+
+
+def figure_texts(fig) -> list[str]:
+    """Every title, axis label and legend entry of ``fig`` (for checks before saving)."""
+    texts = [fig._suptitle.get_text()] if getattr(fig, "_suptitle", None) is not None else []
+    for ax in fig.axes:
+        texts += [ax.get_title(), ax.get_xlabel(), ax.get_ylabel()]
+        legend = ax.get_legend()
+        if legend is not None:
+            texts += [t.get_text() for t in legend.get_texts()]
+    return [t for t in texts if t]
+
+
+def save_figure(fig, path: str | Path) -> Path:
+    """Write ``fig`` as PNG (parent directories are created)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, format="png")
+    return path
+
+
+# ---------------------------------------------------------------------------------------------------- CLI
+def plot_runs(run_dirs: Sequence[str | Path], out: str | Path | None = None, labels: Sequence[str] | None = None,
+              band: str = "minmax", reference: str | None = None) -> list[Path]:
+    """Make every plot the run directories support; returns the PNG paths written.
+
+    ``out``: a ``.png`` file (used as is for a single figure, as ``<stem>_<kind>.png`` for several) or a
+    directory; default: the run directory when there is one, else ``plots/``."""
+    if not run_dirs:
+        raise UserError("give at least one run directory")
+    if labels and len(labels) != len(run_dirs):
+        raise UserError(f"--labels has {len(labels)} names for {len(run_dirs)} run directories; give one per directory")
+    if band not in ("minmax", "std"):
+        raise UserError(f"--band {band!r} is not allowed; allowed: minmax, std")
+    if reference not in (None, "paper"):
+        raise UserError(f"--reference {reference!r} is not allowed; allowed: paper")
+    runs = [load_run(d, labels[i] if labels else None) for i, d in enumerate(run_dirs)]
+
+    figures: list[tuple[str, Any]] = []
+    if any(r.kind == "rl" for r in runs):
+        figures.append(("learning_curve", learning_curve_figure(runs, band)))
+    if any(r.kind == "supervised" for r in runs):
+        figures.append(("supervised_curve", supervised_curve_figure(runs, band)))
+    evaluated = [r for r in runs if r.evaluation is not None]
+    for r in evaluated:
+        name = "adaptation_curve" if len(evaluated) == 1 else f"adaptation_curve_{r.path.name}"
+        figures.append((name, adaptation_figure(r.evaluation, reference)))
+
+    if out is None:
+        out_path = runs[0].path if len(runs) == 1 else Path("plots")
+    else:
+        out_path = Path(out)
+    written = []
+    if out_path.suffix.lower() == ".png":
+        for name, fig in figures:
+            target = out_path if len(figures) == 1 else out_path.with_name(f"{out_path.stem}_{name}.png")
+            written.append(save_figure(fig, target))
+    else:
+        for name, fig in figures:
+            written.append(save_figure(fig, out_path / f"{name}.png"))
+    return written
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("run_dirs", nargs="+", metavar="RUN_DIR",
+                        help="run directories holding metrics.jsonl and/or eval.json")
+    parser.add_argument("--out", default=None, metavar="FILE_OR_DIR",
+                        help="a .png file or a directory (default: the run directory, or plots/ for several)")
+    parser.add_argument("--labels", nargs="+", default=None, metavar="LABEL",
+                        help="one legend label per run directory; runs sharing a label are averaged "
+                             "(default: directory name without a trailing seed tag)")
+    parser.add_argument("--band", choices=("minmax", "std"), default="minmax",
+                        help="spread shown around the mean of runs sharing a label (default: minmax)")
+    parser.add_argument("--reference", choices=("paper",), default=None,
+                        help="add the MAML paper's reported returns to adaptation curves")
+
+
+def run(args) -> int:
+    for path in plot_runs(args.run_dirs, args.out, args.labels, args.band, args.reference):
+        print(path)
+    return 0

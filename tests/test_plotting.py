@@ -1,0 +1,152 @@
+"""Plots: learning curves (RL and supervised), adaptation curves, aggregation over seeds, bad input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from rlmaml.errors import UserError
+from rlmaml.plotting import (
+    adaptation_figure,
+    aggregate,
+    default_label,
+    env_key,
+    figure_texts,
+    learning_curve_figure,
+    load_run,
+    paper_reference,
+    plot_runs,
+    supervised_curve_figure,
+)
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def _rl_run(root: Path, name: str, offset: float, n: int = 6) -> Path:
+    d = root / name
+    d.mkdir(parents=True)
+    (d / "config.yaml").write_text("env: rlmaml/Navigation2D-v0\nseed: 1\n")
+    with (d / "metrics.jsonl").open("w") as f:
+        for b in range(n):
+            f.write(json.dumps({"batch": b, "env_steps": (b + 1) * 1000,
+                                "returns_before": -40.0 + offset, "returns_after": -20.0 + b + offset}) + "\n")
+    return d
+
+
+def _eval_run(root: Path, methods: dict) -> Path:
+    d = root / "evaluation"
+    d.mkdir(parents=True)
+    (d / "eval.json").write_text(json.dumps({"env": "rlmaml/HalfCheetahVel-v0", "num_tasks": 5,
+                                             "grad_steps": [0, 1, 2, 3], "methods": methods}))
+    return d
+
+
+def test_aggregate_mean_minmax_std_against_hand_values():
+    a, b = np.array([1.0, 2.0, 3.0]), np.array([3.0, 6.0, 5.0, 100.0])
+    mean, lo, hi = aggregate([a, b], "minmax")
+    np.testing.assert_allclose(mean, [2.0, 4.0, 4.0])  # truncated to the shorter run
+    np.testing.assert_allclose(lo, [1.0, 2.0, 3.0])
+    np.testing.assert_allclose(hi, [3.0, 6.0, 5.0])
+    mean, lo, hi = aggregate([a, b], "std")
+    np.testing.assert_allclose(hi - mean, [1.0, 2.0, 1.0])
+    mean, _, _ = aggregate([np.array([1.0, np.nan]), np.array([3.0, 4.0])])
+    np.testing.assert_allclose(mean, [2.0, 4.0])
+
+
+def test_seed_suffix_groups_runs_and_env_names_map_to_the_paper_table(tmp_path):
+    assert default_label(tmp_path / "nav-seed3") == "nav"
+    assert default_label(tmp_path / "cheetah_s12") == "cheetah"
+    assert default_label(tmp_path / "plain") == "plain"
+    assert env_key("rlmaml/HalfCheetahVel-v0") == "halfcheetahvel"
+    assert paper_reference("rlmaml/Navigation2D-v0") == [-40.4, -11.7, -3.3]
+    assert paper_reference("AntDir-v0") == [8.7, 499.0, 501.0]
+    assert paper_reference("Unknown-v0") is None
+
+
+def test_learning_curve_aggregates_seeds_into_one_labelled_mean(tmp_path):
+    runs = [load_run(_rl_run(tmp_path, f"nav-seed{s}", offset=2.0 * s)) for s in range(3)]
+    fig = learning_curve_figure(runs)
+    (ax,) = fig.axes
+    texts = figure_texts(fig)
+    assert ax.get_xlabel() == "environment steps"
+    assert ax.get_ylabel() == "average return per episode"
+    assert "Navigation2D" in ax.get_title()
+    assert any("nav: after adaptation (mean of 3" in t for t in texts)
+    after = next(line for line in ax.get_lines() if "after" in line.get_label())
+    np.testing.assert_allclose(after.get_xdata(), [1000, 2000, 3000, 4000, 5000, 6000])
+    np.testing.assert_allclose(after.get_ydata(), -20.0 + np.arange(6) + 2.0)  # mean of offsets 0, 2, 4
+
+
+def test_explicit_labels_keep_runs_apart(tmp_path):
+    dirs = [_rl_run(tmp_path, f"r{s}", offset=s) for s in range(2)]
+    written = plot_runs(dirs, tmp_path / "curves.png", labels=["first", "second"])
+    assert written == [tmp_path / "curves.png"]
+    assert written[0].read_bytes()[:8] == PNG_MAGIC
+    with pytest.raises(UserError, match="--labels has 1 names for 2"):
+        plot_runs(dirs, tmp_path / "x.png", labels=["only"])
+
+
+def test_supervised_curves_have_loss_and_accuracy_axes(tmp_path):
+    d = tmp_path / "omniglot"
+    d.mkdir()
+    with (d / "metrics.jsonl").open("w") as f:
+        for i in range(5):
+            f.write(json.dumps({"iteration": i, "query_loss": 1.0 / (i + 1), "query_accuracy": 0.2 * i}) + "\n")
+    fig = supervised_curve_figure([load_run(d)])
+    assert [ax.get_ylabel() for ax in fig.axes] == ["query loss", "query accuracy"]
+    assert all(ax.get_xlabel() == "meta-iteration" for ax in fig.axes)
+    written = plot_runs([d])
+    assert written == [d / "supervised_curve.png"] and written[0].read_bytes()[:8] == PNG_MAGIC
+
+
+def test_adaptation_curve_methods_oracle_reference_and_paper_markers(tmp_path):
+    methods = {"maml": {"mean": [-130.0, -80.0, -70.0, -62.0], "ci95": [8.0, 6.0, 5.0, 5.0]},
+               "random": {"mean": [-300.0, -250.0, -230.0, -220.0], "ci95": [10.0] * 4},
+               "oracle": {"mean": [-30.0], "ci95": [3.0]}}
+    d = _eval_run(tmp_path, methods)
+    fig = adaptation_figure(json.loads((d / "eval.json").read_text()), reference="paper")
+    (ax,) = fig.axes
+    texts = figure_texts(fig)
+    assert ax.get_xlabel() == "number of gradient steps"
+    assert ax.get_ylabel() == "average return per episode"
+    assert "HalfCheetahVel" in ax.get_title()
+    assert {"MAML", "random init", "oracle (-30.0)", "MAML, paper (Finn et al. 2017)"} <= set(texts)
+    oracle = next(line for line in ax.get_lines() if line.get_label().startswith("oracle"))
+    assert list(oracle.get_ydata()) == [-30.0, -30.0]  # horizontal reference
+    paper = next(line for line in ax.get_lines() if "paper" in line.get_label())
+    np.testing.assert_allclose(paper.get_ydata(), [-129.5, -78.6, -66.6, -60.8])
+    written = plot_runs([d], reference="paper")
+    assert written == [d / "adaptation_curve.png"] and written[0].read_bytes()[:8] == PNG_MAGIC
+
+
+def test_missing_or_empty_run_dirs_give_one_line_errors(tmp_path):
+    with pytest.raises(UserError, match="does not exist") as exc:
+        plot_runs([tmp_path / "nope"])
+    assert "\n" not in str(exc.value)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(UserError, match="has neither metrics.jsonl nor eval.json") as exc:
+        plot_runs([empty])
+    assert "\n" not in str(exc.value)
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "eval.json").write_text("{not json")
+    with pytest.raises(UserError, match="not valid JSON"):
+        plot_runs([bad])
+
+
+def test_cli_run_prints_written_paths(tmp_path, capsys):
+    import argparse
+
+    from rlmaml import plotting
+
+    parser = argparse.ArgumentParser()
+    plotting.add_arguments(parser)
+    d = _rl_run(tmp_path, "nav", 0.0)
+    args = parser.parse_args([str(d), "--out", str(tmp_path / "plots"), "--band", "std"])
+    assert plotting.run(args) == 0
+    assert (tmp_path / "plots" / "learning_curve.png").is_file()
+    assert "learning_curve.png" in capsys.readouterr().out

@@ -1,0 +1,291 @@
+"""MAML-TRPO (Finn, Abbeel & Levine, 2017, §3.3 / §5.3): meta-reinforcement learning.
+
+For a meta-batch of tasks T_1..T_N, with policy parameters θ:
+
+1. Inner adaptation (per task t, on episodes D_t sampled with π_θ), k REINFORCE steps
+
+       L_t(θ)  = − (1/|D_t|) Σ_{steps} log π_θ(a|s) · A(s, a)        (masked mean)
+       θ'_t    = θ − α ∇_θ L_t(θ)                                     (α = fast_lr)
+
+   A are GAE advantages with a linear feature baseline fitted on D_t. Each further
+   step samples fresh episodes with the adapted policy. All tasks are adapted at
+   once: θ is expanded to a task-stacked copy ``[N, *shape]`` and the gradient of
+   Σ_t L_t w.r.t. that copy is the per-task gradient (see ``policies.stack_params``).
+
+2. Meta-objective on the validation episodes D'_t sampled with π_θ'_t (TRPO surrogate)
+
+       S(θ)  = − (1/N) Σ_t mean_{D'_t} [ π_θ'_t(θ)(a|s) / π_old(a|s) · A'(s, a) ]
+       KL(θ) =   (1/N) Σ_t mean_{D'_t} KL( π_old(·|s) ‖ π_θ'_t(θ)(·|s) )
+
+   where θ'_t(θ) is the adaptation of step 1 re-run from θ on the *same* D_t, and
+   π_old is the adapted policy at the current θ (so the ratio is 1 and KL is 0 there).
+
+3. Natural-gradient step: with g = ∇_θ S and F = ∇²_θ KL (the Fisher of the
+   meta-policy, taken *through* the adaptation; second-order unless first_order)
+
+       s    = CG(F + λI, g)                     (cg_iters iterations, λ = cg_damping)
+       Δ    = sqrt(2 δ / sᵀ F s) · s            (δ = max_kl)
+       θ   ← θ − ρ^j Δ   for the first j = 0, 1, … with S(θ − ρ^j Δ) < S(θ) and KL ≤ δ
+
+   otherwise θ is unchanged. Any non-finite quantity rejects the step (θ unchanged,
+   a warning is logged). ``meta_optimizer="adam"`` replaces step 3 by one Adam step
+   on ∇_θ S for comparison.
+
+``num_inner_steps=0`` gives plain TRPO on the mixture of tasks (the "pretrained"
+and "oracle" comparison policies of the paper).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+from typing import Mapping, Sequence
+
+import torch
+from torch import Tensor
+from torch.distributions import Categorical, Distribution, Independent, Normal, kl_divergence
+
+from ..core.adapt import inner_update
+from ..core.optim import backtracking_line_search, conjugate_gradient, hessian_vector_product
+from ..core.params import Params, flatten, unflatten
+from .policies import stack_params
+
+log = logging.getLogger(__name__)
+
+
+# ----------------------------------------------------------------------------- data
+@dataclass
+class TaskBatch:
+    """Task-major view of a set of Episodes: M = H·E steps per task.
+
+    observations [T, M, obs], actions [T, M, act] (or [T, M] for discrete), mask [T, M],
+    advantages [T, M] (computed once, constants for every gradient below).
+    """
+
+    observations: Tensor
+    actions: Tensor
+    mask: Tensor
+    advantages: Tensor
+
+    @property
+    def num_tasks(self) -> int:
+        return self.observations.shape[0]
+
+    @classmethod
+    def from_episodes(cls, episodes, gamma: float, gae_lambda: float,
+                      device: torch.device | str | None = None) -> "TaskBatch":
+        """Advantages A = GAE(γ, λ) with the per-task linear feature baseline, normalised per task."""
+        advantages = episodes.advantages(gamma, gae_lambda, normalize=True)
+
+        def task_major(x: Tensor) -> Tensor:  # [H, T, E, ...] -> [T, H·E, ...]
+            x = x.movedim(1, 0)
+            x = x.reshape(x.shape[0], x.shape[1] * x.shape[2], *x.shape[3:]).contiguous()
+            return x if device is None else x.to(device)
+
+        return cls(task_major(episodes.observations), task_major(episodes.actions),
+                   task_major(episodes.mask.float()), task_major(advantages.float()))
+
+    def to(self, device) -> "TaskBatch":
+        return TaskBatch(*(x.to(device) for x in (self.observations, self.actions, self.mask, self.advantages)))
+
+
+def masked_task_mean(x: Tensor, mask: Tensor) -> Tensor:
+    """mean over the valid steps of each task: Σ_m mask·x / Σ_m mask  → [T]."""
+    return (x * mask).sum(-1) / mask.sum(-1).clamp_min(1.0)
+
+
+def log_probs(policy, params: Mapping[str, Tensor], batch: TaskBatch) -> tuple[Tensor, Distribution]:
+    """log π_θ(a|s) for every step [T, M] and the distribution itself."""
+    pi = policy.distribution(params, batch.observations)
+    return pi.log_prob(batch.actions), pi
+
+
+# ----------------------------------------------------------------------------- 1. inner adaptation
+def reinforce_loss(policy, params: Mapping[str, Tensor], batch: TaskBatch) -> Tensor:
+    """L_t(θ_t) = −mean_{masked steps} log π_θt(a|s) · A, one value per task [T]."""
+    logp, _ = log_probs(policy, params, batch)
+    return -masked_task_mean(logp * batch.advantages, batch.mask)
+
+
+def adapt_tasks(policy, params: Mapping[str, Tensor], train_batches: Sequence[TaskBatch], fast_lr: float,
+                first_order: bool) -> Params:
+    """θ'_t for every task: one REINFORCE step per element of ``train_batches`` (step j uses the
+    episodes sampled with θ_j). ``params`` is plain θ (stacked here) or already task-stacked."""
+    fast_params = dict(params)
+    if params_are_plain(fast_params):
+        if not train_batches:
+            raise ValueError("plain parameters need at least one training batch to know the number of tasks")
+        fast_params = stack_params(fast_params, train_batches[0].num_tasks)
+    for batch in train_batches:
+        fast_params = inner_update(lambda p, b=batch: reinforce_loss(policy, p, b).sum(),
+                                   fast_params, fast_lr, first_order=first_order)
+    return fast_params
+
+
+def params_are_plain(params: Mapping[str, Tensor]) -> bool:
+    return params["layers.0.weight"].dim() == 2
+
+
+def adapted_params_for_sampling(policy, params: Mapping[str, Tensor], train_batch: TaskBatch,
+                                fast_lr: float) -> Params:
+    """θ_{j+1} from θ_j on freshly sampled episodes, detached (used only to sample the next episodes)."""
+    leaves = {n: p.detach().requires_grad_() for n, p in params.items()}
+    with torch.enable_grad():
+        fast = adapt_tasks(policy, leaves, [train_batch], fast_lr, first_order=True)
+    return {n: p.detach() for n, p in fast.items()}
+
+
+# ----------------------------------------------------------------------------- 2. meta-objective
+def surrogate_loss(logp: Tensor, old_logp: Tensor, batch: TaskBatch) -> Tensor:
+    """S = −(1/N) Σ_t mean_{masked} exp(log π − log π_old) · A."""
+    ratio = torch.exp(logp - old_logp)
+    return -masked_task_mean(ratio * batch.advantages, batch.mask).mean()
+
+
+def mean_kl(old_pi: Distribution, pi: Distribution, mask: Tensor) -> Tensor:
+    """(1/N) Σ_t mean_{masked} KL(π_old ‖ π)."""
+    return masked_task_mean(kl_divergence(old_pi, pi), mask).mean()
+
+
+def detach_distribution(pi: Distribution) -> Distribution:
+    """π_old: the same distribution with its parameters cut from the graph."""
+    if isinstance(pi, Independent) and isinstance(pi.base_dist, Normal):
+        return Independent(Normal(pi.base_dist.loc.detach(), pi.base_dist.scale.detach(), validate_args=False),
+                           pi.reinterpreted_batch_ndims, validate_args=False)
+    if isinstance(pi, Categorical):
+        return Categorical(logits=pi.logits.detach(), validate_args=False)
+    raise TypeError(f"cannot detach a {type(pi).__name__}")
+
+
+# ----------------------------------------------------------------------------- 3. meta-update
+def _finite(*xs) -> bool:
+    return all(bool(torch.isfinite(torch.as_tensor(x)).all()) for x in xs)
+
+
+class MetaLearner:
+    """Owns θ and performs MAML meta-updates (TRPO or Adam) from sampled task batches.
+
+    θ is a dict of leaf tensors (``self.params``) changed in place only by an accepted step.
+    """
+
+    def __init__(self, policy, params: Mapping[str, Tensor], *, fast_lr: float = 0.1, first_order: bool = False,
+                 meta_optimizer: str = "trpo", max_kl: float = 0.01, cg_iters: int = 10, cg_damping: float = 1e-5,
+                 ls_max_steps: int = 15, ls_backtrack_ratio: float = 0.8, meta_lr: float = 1e-3):
+        if meta_optimizer not in ("trpo", "adam"):
+            raise ValueError(f"meta_optimizer {meta_optimizer!r} is not allowed; allowed: trpo, adam")
+        self.policy = policy
+        self.params: Params = {n: p.detach().clone().requires_grad_() for n, p in params.items()}
+        self.fast_lr, self.first_order = fast_lr, first_order
+        self.meta_optimizer = meta_optimizer
+        self.max_kl, self.cg_iters, self.cg_damping = max_kl, cg_iters, cg_damping
+        self.ls_max_steps, self.ls_backtrack_ratio = ls_max_steps, ls_backtrack_ratio
+        self.optimizer = torch.optim.Adam(list(self.params.values()), lr=meta_lr) if meta_optimizer == "adam" else None
+
+    # -- state for checkpoints
+    def state_dict(self) -> dict:
+        state = {"params": {n: p.detach().cpu().clone() for n, p in self.params.items()}}
+        if self.optimizer is not None:
+            state["optimizer"] = self.optimizer.state_dict()
+        return state
+
+    def load_state_dict(self, state: dict) -> None:
+        with torch.no_grad():
+            for n, p in self.params.items():
+                p.copy_(state["params"][n])
+        if self.optimizer is not None and "optimizer" in state:
+            self.optimizer.load_state_dict(state["optimizer"])
+
+    # -- the objective
+    def objective(self, params: Mapping[str, Tensor], train_batches: Sequence[TaskBatch], valid: TaskBatch,
+                  first_order: bool):
+        """θ'_t(θ) on the training episodes, then log π_θ'(a|s) on the validation episodes."""
+        stacked = stack_params(params, valid.num_tasks) if params_are_plain(params) else dict(params)
+        fast_params = adapt_tasks(self.policy, stacked, train_batches, self.fast_lr, first_order)
+        return log_probs(self.policy, fast_params, valid)
+
+    def evaluate_candidate(self, params: Mapping[str, Tensor], train_batches, valid, old_logp, old_pi):
+        """(S, KL) at candidate θ, re-running the adaptation on the same training episodes."""
+        leaves = {n: p.detach().requires_grad_() for n, p in params.items()}
+        try:
+            with torch.enable_grad():
+                logp, pi = self.objective(leaves, train_batches, valid, first_order=True)
+            with torch.no_grad():
+                return surrogate_loss(logp, old_logp, valid).item(), mean_kl(old_pi, pi, valid.mask).item()
+        except (FloatingPointError, ValueError):  # non-finite inner loss / invalid distribution parameters
+            return float("nan"), float("nan")
+
+    def step(self, train_batches: Sequence[TaskBatch], valid: TaskBatch) -> dict:
+        """One meta-update from the training (per inner step) and validation task batches; returns metrics."""
+        metrics = {"surrogate_before": float("nan"), "surrogate_after": float("nan"), "kl": float("nan"),
+                   "line_search_steps": 0, "step_accepted": False}
+        theta = self.params
+        leaves = list(theta.values())
+        try:
+            with torch.enable_grad():
+                logp, pi = self.objective(theta, train_batches, valid, first_order=self.first_order)
+                old_logp, old_pi = logp.detach(), detach_distribution(pi)
+                loss = surrogate_loss(logp, old_logp, valid)
+                metrics["surrogate_before"] = loss.item()
+                if not _finite(loss):
+                    return self._reject(metrics, "surrogate loss is not finite")
+                if self.meta_optimizer == "adam":
+                    return self._adam_step(loss, train_batches, valid, old_logp, old_pi, metrics)
+                kl = mean_kl(old_pi, pi, valid.mask)
+                grads = torch.autograd.grad(loss, leaves, retain_graph=True, allow_unused=True)
+                g = flatten([torch.zeros_like(p) if gr is None else gr for p, gr in zip(leaves, grads)])
+                metrics["grad_norm"] = g.norm().item()
+                if not _finite(g):
+                    return self._reject(metrics, "meta-gradient is not finite")
+                fisher_vector_product = hessian_vector_product(lambda: kl, theta, damping=self.cg_damping)
+                stepdir = conjugate_gradient(fisher_vector_product, g, iters=self.cg_iters)
+                shs = torch.dot(stepdir, fisher_vector_product(stepdir)).item()
+        except FloatingPointError as exc:
+            return self._reject(metrics, str(exc))
+        if not (_finite(stepdir) and math.isfinite(shs) and shs > 0):
+            return self._reject(metrics, f"natural-gradient step is not finite (sᵀFs = {shs})")
+        full_step = unflatten(stepdir * math.sqrt(2.0 * self.max_kl / shs), theta)
+
+        def evaluate(fraction: float) -> tuple[float, float]:
+            candidate = {n: p.detach() - fraction * full_step[n] for n, p in theta.items()}
+            return self.evaluate_candidate(candidate, train_batches, valid, old_logp, old_pi)
+
+        fraction, tried, loss_after, kl_after = backtracking_line_search(
+            evaluate, self.max_kl, metrics["surrogate_before"], self.ls_max_steps, self.ls_backtrack_ratio)
+        metrics["line_search_steps"] = tried
+        if fraction is None:
+            return self._reject(metrics, f"line search found no step with lower surrogate and KL <= {self.max_kl}",
+                                level=logging.INFO)
+        with torch.no_grad():
+            for n, p in theta.items():
+                p.sub_(fraction * full_step[n])
+        metrics.update(surrogate_after=loss_after, kl=kl_after, step_accepted=True, step_fraction=fraction)
+        return metrics
+
+    def _adam_step(self, loss, train_batches, valid, old_logp, old_pi, metrics) -> dict:
+        leaves = list(self.params.values())
+        grads = torch.autograd.grad(loss, leaves, allow_unused=True)
+        grads = [torch.zeros_like(p) if g is None else g for p, g in zip(leaves, grads)]
+        metrics["grad_norm"] = flatten(grads).norm().item()
+        if not _finite(*grads):
+            return self._reject(metrics, "meta-gradient is not finite")
+        backup = {n: p.detach().clone() for n, p in self.params.items()}
+        self.optimizer.zero_grad(set_to_none=True)
+        for p, g in zip(leaves, grads):
+            p.grad = g.detach()
+        self.optimizer.step()
+        if not _finite(*leaves):
+            with torch.no_grad():
+                for n, p in self.params.items():
+                    p.copy_(backup[n])
+            return self._reject(metrics, "Adam produced non-finite parameters")
+        loss_after, kl_after = self.evaluate_candidate(self.params, train_batches, valid, old_logp, old_pi)
+        metrics.update(surrogate_after=loss_after, kl=kl_after, step_accepted=True, step_fraction=1.0)
+        return metrics
+
+    @staticmethod
+    def _reject(metrics: dict, reason: str, level: int = logging.WARNING) -> dict:
+        log.log(level, "meta-update rejected, parameters unchanged: %s", reason)
+        metrics["step_accepted"] = False
+        metrics["reject_reason"] = reason
+        return metrics

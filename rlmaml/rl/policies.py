@@ -1,0 +1,161 @@
+"""Stochastic MLP policies evaluated from a parameter dict.
+
+A policy is an ``nn.Module`` that is never mutated by meta-learning; its
+parameters θ live in a dict and :func:`forward` returns the action distribution
+π_θ(·|s) for a batch of observations::
+
+    Gaussian:     a ~ N(μ_θ(s), diag(exp(2·log σ)))   (state-independent, learned log σ)
+    Categorical:  a ~ Cat(softmax(f_θ(s)))
+
+Per-task adapted parameters θ'_1..θ'_T are *stacked* along a leading task
+dimension (every tensor gets shape ``[T, *shape]``). With stacked parameters the
+observations must be task-major, ``[T, ..., obs_dim]``, and each layer is one
+batched matmul ``torch.baddbmm(b, h, Wᵀ)`` over all tasks, so a rollout of T
+tasks × E episodes evaluates the policy once per time step on the whole batch.
+``rlmaml bench meta-step`` measures this against ``torch.func.vmap`` of
+``functional_call`` (see :func:`vmap_mean`).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Mapping, Sequence
+
+import torch
+from torch import Tensor, nn
+from torch.distributions import Categorical, Distribution, Independent, Normal
+from torch.func import functional_call, vmap
+
+from ..core.params import Params
+
+NONLINEARITIES = {"relu": torch.relu, "tanh": torch.tanh}
+
+
+def _check_sizes(obs_dim: int, out_dim: int, hidden_sizes: Sequence[int], nonlinearity: str) -> None:
+    if obs_dim <= 0 or out_dim <= 0 or any(int(h) <= 0 for h in hidden_sizes):
+        raise ValueError(f"policy sizes must be positive, got obs_dim={obs_dim}, out={out_dim}, hidden={list(hidden_sizes)}")
+    if nonlinearity not in NONLINEARITIES:
+        raise ValueError(f"nonlinearity {nonlinearity!r} is not allowed; allowed: {', '.join(NONLINEARITIES)}")
+
+
+class _MLP(nn.Module):
+    """Shared body: Linear layers ``layers.0 … layers.L`` with a nonlinearity between them."""
+
+    def __init__(self, obs_dim: int, out_dim: int, hidden_sizes: Sequence[int], nonlinearity: str):
+        super().__init__()
+        _check_sizes(obs_dim, out_dim, hidden_sizes, nonlinearity)
+        sizes = [obs_dim, *map(int, hidden_sizes), out_dim]
+        self.layers = nn.ModuleList(nn.Linear(i, o) for i, o in zip(sizes[:-1], sizes[1:]))
+        for layer in self.layers:  # Xavier-uniform weights, zero biases (as the reference MAML-RL code)
+            nn.init.xavier_uniform_(layer.weight)
+            nn.init.zeros_(layer.bias)
+        self.obs_dim, self.out_dim = obs_dim, out_dim
+        self.hidden_sizes = tuple(int(h) for h in hidden_sizes)
+        self.nonlinearity = nonlinearity
+
+    def mlp(self, obs: Tensor) -> Tensor:
+        """f(s) with the module's own layers (used by vmap/functional_call)."""
+        act = NONLINEARITIES[self.nonlinearity]
+        h = obs
+        for i, layer in enumerate(self.layers):
+            h = layer(h)
+            if i < len(self.layers) - 1:
+                h = act(h)
+        return h
+
+
+def mlp_output(module: _MLP, params: Mapping[str, Tensor], obs: Tensor) -> Tensor:
+    """f_θ(s) for plain (``W: [out, in]``) or task-stacked (``W: [T, out, in]``, obs ``[T, ..., in]``) θ."""
+    act = NONLINEARITIES[module.nonlinearity]
+    num_layers = len(module.layers)
+    stacked = params["layers.0.weight"].dim() == 3
+    if stacked:
+        num_tasks = params["layers.0.weight"].shape[0]
+        lead = obs.shape[1:-1]
+        h = obs.reshape(num_tasks, -1, obs.shape[-1])
+    else:
+        h = obs
+    for i in range(num_layers):
+        weight, bias = params[f"layers.{i}.weight"], params[f"layers.{i}.bias"]
+        if stacked:
+            h = torch.baddbmm(bias.unsqueeze(1), h, weight.transpose(1, 2))
+        else:
+            h = torch.nn.functional.linear(h, weight, bias)
+        if i < num_layers - 1:
+            h = act(h)
+    if stacked:
+        h = h.reshape(num_tasks, *lead, h.shape[-1])
+    return h
+
+
+def vmap_mean(module: _MLP, params: Mapping[str, Tensor], obs: Tensor) -> Tensor:
+    """Same as :func:`mlp_output` for stacked θ, via ``vmap(functional_call)`` (benchmark reference)."""
+    mlp_params = {n: p for n, p in params.items() if n.startswith("layers.")}
+
+    def one_task(p, o):
+        return functional_call(module, p, (o,), strict=False, tie_weights=False)
+
+    return vmap(one_task)(mlp_params, obs)
+
+
+class GaussianMLPPolicy(_MLP):
+    """π_θ(a|s) = N(a; μ_θ(s), diag σ²), μ an MLP, log σ a learned state-independent vector."""
+
+    def __init__(self, obs_dim: int, act_dim: int, hidden_sizes: Sequence[int] = (100, 100),
+                 nonlinearity: str = "relu", init_log_std: float = 0.0):
+        super().__init__(obs_dim, act_dim, hidden_sizes, nonlinearity)
+        if not math.isfinite(init_log_std):
+            raise ValueError(f"init_log_std must be finite, got {init_log_std}")
+        self.act_dim = act_dim
+        self.log_std = nn.Parameter(torch.full((act_dim,), float(init_log_std)))
+
+    def forward(self, obs: Tensor) -> Tensor:  # functional_call entry point: the mean μ_θ(s)
+        return self.mlp(obs)
+
+    def distribution(self, params: Mapping[str, Tensor], obs: Tensor) -> Distribution:
+        mean = mlp_output(self, params, obs)
+        log_std = params["log_std"]
+        if log_std.dim() == 2:  # stacked: [T, act] -> [T, 1, …, 1, act]
+            log_std = log_std.view(log_std.shape[0], *([1] * (mean.dim() - 2)), log_std.shape[-1])
+        return Independent(Normal(mean, log_std.exp().expand_as(mean), validate_args=False), 1, validate_args=False)
+
+
+class CategoricalMLPPolicy(_MLP):
+    """π_θ(a|s) = Categorical(softmax(f_θ(s))) for discrete action spaces."""
+
+    def __init__(self, obs_dim: int, num_actions: int, hidden_sizes: Sequence[int] = (100, 100),
+                 nonlinearity: str = "relu"):
+        super().__init__(obs_dim, num_actions, hidden_sizes, nonlinearity)
+        self.num_actions = num_actions
+
+    def forward(self, obs: Tensor) -> Tensor:
+        return self.mlp(obs)
+
+    def distribution(self, params: Mapping[str, Tensor], obs: Tensor) -> Distribution:
+        return Categorical(logits=mlp_output(self, params, obs), validate_args=False)
+
+
+def forward(policy: _MLP, params: Mapping[str, Tensor], obs: Tensor) -> Distribution:
+    """π_θ(·|s): the action distribution of ``policy`` under parameters ``params`` (plain or task-stacked)."""
+    return policy.distribution(params, obs)
+
+
+def stack_params(params: Mapping[str, Tensor], num_tasks: int) -> Params:
+    """θ → {n: θ_n expanded to [T, *shape]}: one (shared) copy per task, differentiable w.r.t. θ.
+
+    Gradients of Σ_t L_t w.r.t. the stacked tensors are the per-task gradients ∇L_t(θ).
+    """
+    return {n: p.unsqueeze(0).expand(num_tasks, *p.shape) for n, p in params.items()}
+
+
+def task_params(params: Mapping[str, Tensor], task: int) -> Params:
+    """θ'_t: the parameters of one task from a stacked dict."""
+    return {n: p[task] for n, p in params.items()}
+
+
+def build_policy(obs_dim: int, act_dim: int, hidden_sizes: Sequence[int] = (100, 100),
+                 nonlinearity: str = "relu", init_log_std: float = 0.0, discrete: bool = False) -> _MLP:
+    """Gaussian policy for continuous actions, categorical for ``discrete=True`` (act_dim = #actions)."""
+    if discrete:
+        return CategoricalMLPPolicy(obs_dim, act_dim, hidden_sizes, nonlinearity)
+    return GaussianMLPPolicy(obs_dim, act_dim, hidden_sizes, nonlinearity, init_log_std)

@@ -1,0 +1,82 @@
+"""Time-major container of batched episodes: ``[H, T, E, ...]`` for horizon ``H``, ``T`` tasks and
+``E`` episodes per task, with the validity mask and the advantage computation used by policy gradients."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+
+from .baseline import LinearFeatureBaseline
+from .returns import discounted_returns, gae, normalize
+
+
+@dataclass
+class Episodes:
+    """observations ``[H,T,E,obs]``, actions ``[H,T,E,act]``, rewards ``[H,T,E]``, mask ``[H,T,E]``
+    (1 up to and including the terminating step, 0 after), infos ``dict[str, [H,T,E,...]]``."""
+
+    observations: torch.Tensor
+    actions: torch.Tensor
+    rewards: torch.Tensor
+    mask: torch.Tensor
+    infos: dict[str, torch.Tensor] = field(default_factory=dict)
+    tasks: list[dict] | None = None
+
+    @property
+    def horizon(self) -> int:
+        return self.rewards.shape[0]
+
+    @property
+    def num_tasks(self) -> int:
+        return self.rewards.shape[1]
+
+    @property
+    def episodes_per_task(self) -> int:
+        return self.rewards.shape[2]
+
+    @property
+    def returns(self) -> torch.Tensor:
+        """Undiscounted return of each episode, ``Σ_t m_t r_t``: ``[T, E]``."""
+        return (self.rewards * self.mask).sum(dim=0)
+
+    @property
+    def num_steps(self) -> int:
+        """Number of valid (masked-in) environment steps."""
+        return int(self.mask.sum().item())
+
+    @property
+    def lengths(self) -> torch.Tensor:
+        """Episode lengths ``[T, E]``."""
+        return self.mask.sum(dim=0)
+
+    def discounted_returns(self, gamma: float) -> torch.Tensor:
+        return discounted_returns(self.rewards, self.mask, gamma)
+
+    def values(self, gamma: float, baseline: LinearFeatureBaseline | None = None) -> torch.Tensor:
+        """Linear-feature baseline fitted per task to the discounted returns, evaluated on every step."""
+        baseline = baseline or LinearFeatureBaseline()
+        return baseline.fit_predict(self.observations, self.discounted_returns(gamma), self.mask) * self.mask
+
+    def advantages(self, gamma: float, gae_lambda: float, normalize: bool = True,
+                   baseline: LinearFeatureBaseline | None = None) -> torch.Tensor:
+        """GAE(γ, λ) against the per-task linear baseline; normalised per task over masked steps: ``[H,T,E]``."""
+        values = self.values(gamma, baseline)
+        adv = gae(self.rewards, values, self.mask, gamma, gae_lambda)
+        if normalize:
+            adv = _normalize(adv, self.mask, dims=(0, 2))
+        return adv
+
+    def task(self, index: int) -> "Episodes":
+        """The episodes of one task, keeping the task axis (``T = 1``)."""
+        sl = slice(index, index + 1)
+        return Episodes(self.observations[:, sl], self.actions[:, sl], self.rewards[:, sl], self.mask[:, sl],
+                        {k: v[:, sl] for k, v in self.infos.items()},
+                        None if self.tasks is None else self.tasks[sl])
+
+    def to(self, device) -> "Episodes":
+        return Episodes(self.observations.to(device), self.actions.to(device), self.rewards.to(device),
+                        self.mask.to(device), {k: v.to(device) for k, v in self.infos.items()}, self.tasks)
+
+
+_normalize = normalize

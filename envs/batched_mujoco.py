@@ -1,0 +1,229 @@
+"""Batched MuJoCo task families: all copies advance in ONE native ``mujoco.rollout`` call per env step.
+
+The full physics state of every copy (``mjSTATE_FULLPHYSICS``: time, qpos, qvel, ...) lives in one
+``[N, nstate]`` array. A step clips the actions, calls ``Rollout.rollout`` with ``nstep = frame_skip`` on a
+persistent thread pool (one thread per core), and computes observations, rewards and terminations
+vectorised in numpy with the same class methods the single Gymnasium env uses.
+
+Ant also needs the external contact forces ``cfrc_ext`` (observation and contact cost), which MuJoCo only
+computes in ``mj_rnePostConstraint`` and ``mujoco.rollout`` does not return, and the torso position the
+v5 env reads after ``mj_step``. The Ant model integrates with RK4, so both belong to the last Runge-Kutta
+stage of the last substep, which no returned state reproduces. The engine therefore runs the first
+``frame_skip - 1`` substeps of every copy in the one native ``rollout`` call and the last substep per copy
+(``mj_setState``, ``mj_step``, ``mj_rnePostConstraint``, split over a thread pool; MuJoCo releases the GIL),
+exactly as the single env does. The physics work is the same; the per-copy loop adds Python overhead,
+measured by ``rlmaml bench rollouts``.
+"""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+
+import gymnasium as gym
+import mujoco
+import mujoco.rollout
+import numpy as np
+import torch
+
+from .batched import BatchedEnv, _as_numpy_actions
+
+FULLPHYSICS = mujoco.mjtState.mjSTATE_FULLPHYSICS.value
+
+
+def default_num_threads() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - non-Linux
+        return os.cpu_count() or 1
+
+
+class BatchedMujocoEnv(BatchedEnv):
+    """``num_envs`` copies of a MuJoCo task family (``rlmaml/HalfCheetah*-v0``, ``rlmaml/Ant*-v0``)."""
+
+    def __init__(self, env_id: str, num_envs: int, *, device="cpu", num_threads: int | None = None,
+                 oracle: bool = False, record_state: bool = False, max_episode_steps: int | None = None,
+                 **env_kwargs) -> None:
+        super().__init__()
+        self.env_id = env_id
+        self.num_envs = int(num_envs)
+        self.device = torch.device(device)
+        self.oracle = bool(oracle)
+        self.record_state = bool(record_state)
+        single = gym.make(env_id, **env_kwargs)
+        self.max_episode_steps = int(max_episode_steps or single.spec.max_episode_steps)
+        self.single = single.unwrapped
+        self.family = type(self.single)
+        self.model = self.single.model
+        self.frame_skip = int(self.single.frame_skip)
+        self.dt = float(self.single.dt)
+        self.num_threads = default_num_threads() if num_threads is None else int(num_threads)
+        nthread = max(1, self.num_threads)
+        self._datas = [mujoco.MjData(self.model) for _ in range(nthread)]
+        self._pool = mujoco.rollout.Rollout(nthread=self.num_threads if self.num_threads > 1 else 0)
+        self._contact_pool = ThreadPoolExecutor(nthread) if (nthread > 1 and self.family.needs_contact_forces) else None
+
+        m = self.model
+        self.nq, self.nv, self.nu = m.nq, m.nv, m.nu
+        self.nstate = mujoco.mj_stateSize(m, FULLPHYSICS)
+        template = mujoco.MjData(m)
+        mujoco.mj_resetData(m, template)
+        self._template_state = np.empty(self.nstate)
+        mujoco.mj_getState(m, template, self._template_state, FULLPHYSICS)
+        offset = mujoco.mj_stateSize(m, mujoco.mjtState.mjSTATE_TIME.value)
+        self._qpos = slice(offset, offset + self.nq)
+        self._qvel = slice(offset + self.nq, offset + self.nq + self.nv)
+
+        self.action_low = np.asarray(self.single.action_space.low, dtype=np.float64)
+        self.action_high = np.asarray(self.single.action_space.high, dtype=np.float64)
+        self.action_dim = self.nu
+        task_dim = len(self.family.task_vector(self.family.sample_tasks_from(np.random.default_rng(0), 1)[0]))
+        self.observation_dim = int(self.single.observation_space.shape[0]) + (task_dim if self.oracle else 0)
+        self.reset_noise_scale = float(self.single._reset_noise_scale)
+
+        N = self.num_envs
+        self._state = np.tile(self._template_state, (N, 1))
+        self._buffers: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        self._warmstart = np.zeros((N, self.nv))
+        self._cfrc = np.zeros((N, m.nbody, 6))
+        self._next = np.empty((N, self.nstate))
+        self._xpos = np.zeros((N, self.family.position_dims))
+        self._position = np.zeros((N, self.family.position_dims))
+        self._params = None
+
+    # ---- tasks ---------------------------------------------------------------------------------------
+    def _sample_tasks(self, n, rng):
+        return self.family.sample_tasks_from(rng, n)
+
+    def task_vector(self, task):
+        return self.family.task_vector(task)
+
+    def _apply_tasks(self, tasks):
+        self._params = self.family.task_params([self.family.validate_task(t) for t in tasks])
+
+    # ---- state ---------------------------------------------------------------------------------------
+    @property
+    def qpos(self) -> np.ndarray:
+        return self._state[:, self._qpos]
+
+    @property
+    def qvel(self) -> np.ndarray:
+        return self._state[:, self._qvel]
+
+    def state(self) -> dict[str, np.ndarray]:
+        """Copies of every copy's ``qpos`` ``[N, nq]`` and ``qvel`` ``[N, nv]`` (for replay/rendering)."""
+        return {"qpos": self.qpos.copy(), "qvel": self.qvel.copy()}
+
+    def set_state(self, qpos: np.ndarray, qvel: np.ndarray) -> torch.Tensor:
+        """Put every copy in the given joint state (as the single env's ``set_state``); returns observations."""
+        state = np.tile(self._template_state, (self.num_envs, 1))
+        state[:, self._qpos] = qpos
+        state[:, self._qvel] = qvel
+        self._state = state
+        self._warmstart = np.zeros((self.num_envs, self.nv))
+        self._cfrc = np.zeros((self.num_envs, self.model.nbody, 6))   # mj_forward does not compute cfrc_ext
+        self._position = self._root_position(self._state)
+        return self._observe()
+
+    def _root_position(self, state):
+        return state[:, self._qpos][:, : self.family.position_dims].copy()
+
+    # ---- dynamics --------------------------------------------------------------------------------------
+    def reset(self, seed=None):
+        """Initial states ``qpos0 + U(-s, s)``, ``qvel0 + s·N(0, 1)`` with ``s = reset_noise_scale``, drawn per
+        copy in the single env's order (copy 0 with ``seed`` equals the single env's ``reset(seed=seed)``)."""
+        self._require_tasks()
+        rng = np.random.default_rng(seed)
+        if seed is not None:
+            self._task_rng = np.random.default_rng(seed)
+        s = self.reset_noise_scale
+        qpos = np.empty((self.num_envs, self.nq))
+        qvel = np.empty((self.num_envs, self.nv))
+        for k in range(self.num_envs):
+            qpos[k] = self.single.init_qpos + rng.uniform(low=-s, high=s, size=self.nq)
+            qvel[k] = self.single.init_qvel + s * rng.standard_normal(self.nv)
+        return self.set_state(qpos, qvel)
+
+    def _observe(self) -> torch.Tensor:
+        cfrc = self._cfrc if self.family.needs_contact_forces else None
+        obs = self.family.observations(self.qpos, self.qvel, cfrc)
+        return self._with_task(torch.as_tensor(obs, dtype=torch.float32).to(self.device))
+
+    def _last_substep(self, states: np.ndarray, controls: np.ndarray) -> None:
+        """One substep from ``states[k]`` under ``controls[k]`` per copy, then ``mj_rnePostConstraint``:
+        fills ``self._next`` (state), ``self._cfrc`` (``cfrc_ext``), ``self._xpos`` and the warm start."""
+        m = self.model
+        dims = self.family.position_dims
+        body = self.single._main_body if hasattr(self.single, "_main_body") else 1
+
+        def work(index, lo, hi):
+            d = self._datas[index]
+            for k in range(lo, hi):
+                mujoco.mj_setState(m, d, states[k], FULLPHYSICS)
+                d.ctrl[:] = controls[k]
+                d.qacc_warmstart[:] = self._warmstart[k]
+                mujoco.mj_step(m, d)
+                mujoco.mj_rnePostConstraint(m, d)
+                mujoco.mj_getState(m, d, self._next[k], FULLPHYSICS)
+                self._cfrc[k] = d.cfrc_ext
+                self._xpos[k] = d.xpos[body, :dims]
+                self._warmstart[k] = d.qacc_warmstart
+
+        N = self.num_envs
+        if self._contact_pool is None:
+            work(0, 0, N)
+            return
+        bounds = np.linspace(0, N, len(self._datas) + 1).astype(int)
+        futures = [self._contact_pool.submit(work, i, bounds[i], bounds[i + 1]) for i in range(len(self._datas))]
+        for f in futures:
+            f.result()
+
+    def physics_step(self, controls: np.ndarray, nstep: int | None = None) -> np.ndarray:
+        """Advance every copy by ``nstep`` (default ``frame_skip``) substeps under ``controls [N, nu]`` in one
+        native call; returns the states after each substep ``[N, nstep, nstate]``."""
+        nstep = self.frame_skip if nstep is None else int(nstep)
+        if nstep not in self._buffers:
+            self._buffers[nstep] = (np.empty((self.num_envs, nstep, self.nu)),
+                                    np.empty((self.num_envs, nstep, self.nstate)))
+        control, out = self._buffers[nstep]
+        control[:] = controls[:, None, :]
+        self._pool.rollout(self.model, self._datas, self._state, control, nstep=nstep,
+                           initial_warmstart=self._warmstart, state=out)
+        return out
+
+    def step(self, actions):
+        action = np.clip(_as_numpy_actions(actions, self.num_envs, self.action_dim), self.action_low, self.action_high)
+        if self._params is None:
+            self._require_tasks()
+        position_before = self._position
+        if self.family.needs_contact_forces:
+            if self.frame_skip > 1:
+                states = self.physics_step(action, self.frame_skip - 1)
+                self._last_substep(np.ascontiguousarray(states[:, -1]), action)
+            else:
+                self._last_substep(self._state, action)
+            self._state, self._next = self._next, self._state
+            self._position = self._xpos.copy()
+            cfrc = self._cfrc
+        else:
+            self._state = self.physics_step(action)[:, -1].copy()
+            self._position = self._root_position(self._state)
+            cfrc = None
+        velocity = (self._position - position_before) / self.dt
+        qpos, qvel = self.qpos, self.qvel
+        reward, _terms = self.family.rewards(velocity, self._position, action, cfrc, self._params)
+        terminated = self.family.terminations(qpos, qvel)
+        info = {"x_velocity": torch.as_tensor(velocity[:, 0], dtype=torch.float32).to(self.device)}
+        if self.record_state:
+            info["qpos"] = torch.as_tensor(qpos.copy()).to(self.device)
+            info["qvel"] = torch.as_tensor(qvel.copy()).to(self.device)
+        return (self._observe(), torch.as_tensor(reward, dtype=torch.float32).to(self.device),
+                torch.as_tensor(terminated).to(self.device), info)
+
+    def close(self):
+        if self._pool is not None and self._pool.rollout_ is not None:
+            self._pool.close()
+        if self._contact_pool is not None:
+            self._contact_pool.shutdown(wait=True)
+            self._contact_pool = None
+        self.single.close()

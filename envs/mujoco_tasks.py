@@ -1,0 +1,291 @@
+"""Goal-velocity / direction / goal-position MuJoCo task families (Finn et al., 2017, sec. 5.3),
+built on Gymnasium's v5 HalfCheetah and Ant models (same XML, ``frame_skip = 5``, observations and
+reset noise as v5). Actions are clipped to the action space before they are applied and costed, as
+rllab's normalised envs did in the original experiments.
+
+HalfCheetah (``dt = 0.05``, ``v_x = (x_after - x_before) / dt`` from the root slider ``qpos[0]`` as in v5,
+observation ``[qpos[1:], qvel]``, never terminates)::
+
+    HalfCheetahVel:  r = -|v_x - v*| - 0.05 ‖a‖²        task {"velocity": v*},  v* ~ U[0, 2]
+    HalfCheetahDir:  r = d · v_x - 0.05 ‖a‖²            task {"direction": d},  d ~ U{-1, +1}
+
+Ant (``dt = 0.05``; as in v5 the torso position ``p = xpos_torso[:2]`` is read after the step and
+``v = (p_after - p_before) / dt``; observation ``[qpos[2:], qvel, clip(cfrc_ext[1:], -1, 1)]``; contact and
+survive terms of the original MAML ant tasks)::
+
+    ctrl    = 0.5 · 1e-2 ‖a‖²
+    contact = 0.5 · 1e-3 Σ clip(cfrc_ext, -1, 1)²
+    AntVel:   r = (-|v_x - v*| + 1) - ctrl - contact + 0.05      task {"velocity": v*},   v* ~ U[0, 3]
+    AntDir:   r = d · v_x - ctrl - contact + 0.05                 task {"direction": d},   d ~ U{-1, +1}
+    AntGoal:  r = -‖p_after - g‖₁ - ctrl - contact + 0.05         task {"goal": [x, y]},   g ~ U[-3, 3]²
+
+An Ant episode terminates when the state is unhealthy: non-finite ``qpos``/``qvel`` or torso height
+``qpos[2]`` outside ``[0.2, 1.0]``.
+
+The reward, observation and termination formulas are vectorised class methods shared by the single
+Gymnasium envs here and by the batched ``mujoco.rollout`` engine in ``batched_mujoco.py``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from gymnasium.envs.mujoco.ant_v5 import AntEnv
+from gymnasium.envs.mujoco.half_cheetah_v5 import HalfCheetahEnv
+
+from rlmaml.errors import UserError
+
+from .task_env import TaskEnvMixin
+
+
+def _scalar_task(cls, task, key):
+    task = TaskEnvMixin.validate_task.__func__(cls, task)
+    value = task[key]
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) or not np.isfinite(value):
+        raise UserError(f"task {key!r} must be a finite number, got {value!r}")
+    return task
+
+
+class _MujocoTaskEnv(TaskEnvMixin):
+    """Shared step/reset logic; subclasses provide the vectorised formulas."""
+
+    needs_contact_forces = False
+    position_dims = 1  # how many root coordinates the velocity/position terms read
+
+    # ---- vectorised formulas (arrays with a leading batch axis) -----------------------------------------
+    @classmethod
+    def observations(cls, qpos, qvel, cfrc_ext=None):
+        raise NotImplementedError
+
+    @classmethod
+    def rewards(cls, velocity, position, action, cfrc_ext, params):
+        """-> (reward [n], dict of reward terms [n]); ``velocity``/``position`` are ``[n, position_dims]``."""
+        raise NotImplementedError
+
+    @classmethod
+    def terminations(cls, qpos, qvel):
+        return np.zeros(qpos.shape[0], dtype=bool)
+
+    @classmethod
+    def task_params(cls, tasks):
+        return np.stack([np.asarray(cls.task_vector(t), dtype=np.float64).reshape(-1) for t in tasks])
+
+    # ---- gymnasium API ---------------------------------------------------------------------------------
+    def reset(self, *, seed=None, options=None):
+        obs, info = super().reset(seed=seed, options=options)
+        self._select_task_on_reset(options)
+        return obs, info
+
+    def _root_position(self):
+        raise NotImplementedError
+
+    def step(self, action):
+        action = np.clip(np.asarray(action, dtype=np.float64), self.action_space.low, self.action_space.high)
+        position_before = self._root_position().copy()
+        self.do_simulation(action, self.frame_skip)
+        position_after = self._root_position().copy()
+        velocity = (position_after - position_before) / self.dt
+        qpos, qvel = self.data.qpos[None].copy(), self.data.qvel[None].copy()
+        cfrc = self.data.cfrc_ext[None].copy() if self.needs_contact_forces else None
+        params = self.task_params([self._task])
+        reward, terms = self.rewards(velocity[None], position_after[None], action[None], cfrc, params)
+        terminated = bool(self.terminations(qpos, qvel)[0])
+        observation = self.observations(qpos, qvel, cfrc)[0]
+        info = {"x_position": float(self.data.qpos[0]), "x_velocity": float(velocity[0]),
+                **{k: float(v[0]) for k, v in terms.items()}}
+        if self.render_mode == "human":
+            self.render()
+        return observation, float(reward[0]), terminated, False, info
+
+
+class _HalfCheetahTaskEnv(_MujocoTaskEnv, HalfCheetahEnv):
+    ctrl_cost_weight = 0.05
+
+    def __init__(self, render_mode=None, task=None, **kwargs):
+        HalfCheetahEnv.__init__(self, render_mode=render_mode, **kwargs)
+        if task is not None:
+            self.set_task(task)
+
+    def _root_position(self):
+        return self.data.qpos[:1]
+
+    @classmethod
+    def observations(cls, qpos, qvel, cfrc_ext=None):
+        return np.concatenate([qpos[:, 1:], qvel], axis=1)
+
+    @classmethod
+    def forward_reward(cls, x_velocity, params):
+        raise NotImplementedError
+
+    @classmethod
+    def rewards(cls, velocity, position, action, cfrc_ext, params):
+        forward = cls.forward_reward(velocity[:, 0], params)
+        ctrl = cls.ctrl_cost_weight * np.sum(np.square(action), axis=1)
+        return forward - ctrl, {"reward_forward": forward, "reward_ctrl": -ctrl}
+
+
+class HalfCheetahVelEnv(_HalfCheetahTaskEnv):
+    """HalfCheetah running at a target velocity: ``r = -|v_x - v*| - 0.05‖a‖²``, ``v* ~ U[0, 2]``."""
+
+    task_keys = ("velocity",)
+    velocity_range = (0.0, 2.0)
+
+    @classmethod
+    def sample_tasks_from(cls, rng, n):
+        return [{"velocity": float(v)} for v in rng.uniform(*cls.velocity_range, size=n)]
+
+    @classmethod
+    def validate_task(cls, task):
+        return _scalar_task(cls, task, "velocity")
+
+    @classmethod
+    def task_vector(cls, task):
+        return np.array([task["velocity"]], dtype=np.float64)
+
+    @classmethod
+    def forward_reward(cls, x_velocity, params):
+        return -np.abs(x_velocity - params[:, 0])
+
+
+class HalfCheetahDirEnv(_HalfCheetahTaskEnv):
+    """HalfCheetah running forward or backward: ``r = d · v_x - 0.05‖a‖²``, ``d ~ U{-1, +1}``."""
+
+    task_keys = ("direction",)
+
+    @classmethod
+    def sample_tasks_from(cls, rng, n):
+        return [{"direction": float(d)} for d in rng.choice([-1.0, 1.0], size=n)]
+
+    @classmethod
+    def validate_task(cls, task):
+        task = _scalar_task(cls, task, "direction")
+        if task["direction"] not in (-1, 1):
+            raise UserError(f"task 'direction' must be -1 or 1, got {task['direction']!r}")
+        return task
+
+    @classmethod
+    def task_vector(cls, task):
+        return np.array([task["direction"]], dtype=np.float64)
+
+    @classmethod
+    def forward_reward(cls, x_velocity, params):
+        return params[:, 0] * x_velocity
+
+
+class _AntTaskEnv(_MujocoTaskEnv, AntEnv):
+    needs_contact_forces = True
+    position_dims = 2
+    ctrl_cost_weight = 0.5 * 1e-2
+    contact_cost_weight = 0.5 * 1e-3
+    survive_reward = 0.05
+    healthy_z_range = (0.2, 1.0)
+    contact_force_range = (-1.0, 1.0)
+
+    def __init__(self, render_mode=None, task=None, **kwargs):
+        AntEnv.__init__(self, render_mode=render_mode, **kwargs)
+        if task is not None:
+            self.set_task(task)
+
+    def _root_position(self):
+        return self.data.body(self._main_body).xpos[:2]
+
+    @classmethod
+    def observations(cls, qpos, qvel, cfrc_ext=None):
+        contact = np.clip(cfrc_ext[:, 1:], *cls.contact_force_range).reshape(qpos.shape[0], -1)
+        return np.concatenate([qpos[:, 2:], qvel, contact], axis=1)
+
+    @classmethod
+    def terminations(cls, qpos, qvel):
+        finite = np.isfinite(qpos).all(axis=1) & np.isfinite(qvel).all(axis=1)
+        z = qpos[:, 2]
+        healthy = finite & (z >= cls.healthy_z_range[0]) & (z <= cls.healthy_z_range[1])
+        return ~healthy
+
+    @classmethod
+    def forward_reward(cls, velocity, position, params):
+        raise NotImplementedError
+
+    @classmethod
+    def rewards(cls, velocity, position, action, cfrc_ext, params):
+        forward = cls.forward_reward(velocity, position, params)
+        ctrl = cls.ctrl_cost_weight * np.sum(np.square(action), axis=1)
+        contact = cls.contact_cost_weight * np.sum(
+            np.square(np.clip(cfrc_ext, *cls.contact_force_range)), axis=(1, 2))
+        survive = np.full_like(forward, cls.survive_reward)
+        reward = forward - ctrl - contact + survive
+        return reward, {"reward_forward": forward, "reward_ctrl": -ctrl, "reward_contact": -contact,
+                        "reward_survive": survive}
+
+
+class AntVelEnv(_AntTaskEnv):
+    """Ant at a target forward velocity: forward term ``-|v_x - v*| + 1``, ``v* ~ U[0, 3]``."""
+
+    task_keys = ("velocity",)
+    velocity_range = (0.0, 3.0)
+
+    @classmethod
+    def sample_tasks_from(cls, rng, n):
+        return [{"velocity": float(v)} for v in rng.uniform(*cls.velocity_range, size=n)]
+
+    @classmethod
+    def validate_task(cls, task):
+        return _scalar_task(cls, task, "velocity")
+
+    @classmethod
+    def task_vector(cls, task):
+        return np.array([task["velocity"]], dtype=np.float64)
+
+    @classmethod
+    def forward_reward(cls, velocity, position, params):
+        return -np.abs(velocity[:, 0] - params[:, 0]) + 1.0
+
+
+class AntDirEnv(_AntTaskEnv):
+    """Ant running forward or backward: forward term ``d · v_x``, ``d ~ U{-1, +1}``."""
+
+    task_keys = ("direction",)
+
+    @classmethod
+    def sample_tasks_from(cls, rng, n):
+        return [{"direction": float(d)} for d in rng.choice([-1.0, 1.0], size=n)]
+
+    @classmethod
+    def validate_task(cls, task):
+        task = _scalar_task(cls, task, "direction")
+        if task["direction"] not in (-1, 1):
+            raise UserError(f"task 'direction' must be -1 or 1, got {task['direction']!r}")
+        return task
+
+    @classmethod
+    def task_vector(cls, task):
+        return np.array([task["direction"]], dtype=np.float64)
+
+    @classmethod
+    def forward_reward(cls, velocity, position, params):
+        return params[:, 0] * velocity[:, 0]
+
+
+class AntGoalEnv(_AntTaskEnv):
+    """Ant walking to a goal position: goal term ``-‖p - g‖₁``, ``g ~ U[-3, 3]²``."""
+
+    task_keys = ("goal",)
+    goal_range = (-3.0, 3.0)
+
+    @classmethod
+    def sample_tasks_from(cls, rng, n):
+        return [{"goal": [float(g[0]), float(g[1])]} for g in rng.uniform(*cls.goal_range, size=(n, 2))]
+
+    @classmethod
+    def validate_task(cls, task):
+        task = TaskEnvMixin.validate_task.__func__(cls, task)
+        goal = np.asarray(task["goal"], dtype=np.float64)
+        if goal.shape != (2,) or not np.all(np.isfinite(goal)):
+            raise UserError(f"ant goal must be 2 finite numbers, got {task['goal']!r}")
+        return task
+
+    @classmethod
+    def task_vector(cls, task):
+        return np.asarray(task["goal"], dtype=np.float64)
+
+    @classmethod
+    def forward_reward(cls, velocity, position, params):
+        return -np.sum(np.abs(position - params), axis=1)

@@ -1,0 +1,180 @@
+"""MuJoCo task families: check_env, reward formulas against independent computation, termination,
+and identical trajectories of the batched ``mujoco.rollout`` engine and the single Gymnasium env."""
+
+import os
+
+import gymnasium as gym
+import mujoco
+import numpy as np
+import pytest
+import torch
+from gymnasium.utils.env_checker import check_env
+
+import rlmaml  # noqa: F401
+from rlmaml.envs import make_batched
+from rlmaml.errors import UserError
+
+FAMILIES = ["rlmaml/HalfCheetahVel-v0", "rlmaml/HalfCheetahDir-v0", "rlmaml/AntVel-v0", "rlmaml/AntDir-v0",
+            "rlmaml/AntGoal-v0"]
+
+
+@pytest.mark.parametrize("env_id", FAMILIES)
+def test_check_env_and_task_protocol(env_id):
+    env = gym.make(env_id)
+    assert env.spec.max_episode_steps == 200
+    check_env(env.unwrapped, skip_render_check=True)
+    u = env.unwrapped
+    u.reset(seed=1)
+    tasks = u.sample_tasks(4)
+    u.reset(seed=1)
+    assert u.sample_tasks(4) == tasks
+    u.reset(seed=0, options={"task": tasks[2]})
+    assert u.task == tasks[2]
+    u.reset(seed=3)
+    assert u.task == tasks[2]           # an explicitly set task persists
+    with pytest.raises(UserError):
+        u.set_task({"bogus": 1})
+
+
+def test_task_distributions():
+    rng = np.random.default_rng(0)
+    from rlmaml.envs.mujoco_tasks import AntGoalEnv, AntVelEnv, HalfCheetahDirEnv, HalfCheetahVelEnv
+    v = np.array([t["velocity"] for t in HalfCheetahVelEnv.sample_tasks_from(rng, 500)])
+    assert v.min() >= 0 and v.max() <= 2 and v.max() > 1.9
+    v = np.array([t["velocity"] for t in AntVelEnv.sample_tasks_from(rng, 500)])
+    assert v.min() >= 0 and v.max() <= 3 and v.max() > 2.9
+    d = {t["direction"] for t in HalfCheetahDirEnv.sample_tasks_from(rng, 100)}
+    assert d == {-1.0, 1.0}
+    g = np.array([t["goal"] for t in AntGoalEnv.sample_tasks_from(rng, 500)])
+    assert g.shape == (500, 2) and g.min() >= -3 and g.max() <= 3
+
+
+def test_halfcheetah_rewards_by_hand():
+    env = gym.make("rlmaml/HalfCheetahVel-v0").unwrapped
+    env.reset(seed=0, options={"task": {"velocity": 1.5}})
+    action = np.array([2.0, -0.5, 0.3, -3.0, 0.0, 0.7])        # two entries are clipped to ±1
+    x_before = env.data.qpos[0]
+    obs, reward, terminated, _, info = env.step(action)
+    v = (env.data.qpos[0] - x_before) / 0.05
+    clipped = np.clip(action, -1, 1)
+    assert reward == pytest.approx(-abs(v - 1.5) - 0.05 * np.sum(clipped ** 2), abs=1e-10)
+    assert info["x_velocity"] == pytest.approx(v)
+    assert not terminated
+    np.testing.assert_array_equal(obs, np.concatenate([env.data.qpos[1:], env.data.qvel]))
+    np.testing.assert_array_equal(env.data.ctrl, clipped)
+
+    env = gym.make("rlmaml/HalfCheetahDir-v0").unwrapped
+    env.reset(seed=0, options={"task": {"direction": -1}})
+    x_before = env.data.qpos[0]
+    _, reward, *_ = env.step(np.zeros(6))
+    assert reward == pytest.approx(-(env.data.qpos[0] - x_before) / 0.05, abs=1e-10)
+
+
+@pytest.mark.parametrize("env_id,task", [("rlmaml/AntVel-v0", {"velocity": 2.0}),
+                                          ("rlmaml/AntDir-v0", {"direction": -1}),
+                                          ("rlmaml/AntGoal-v0", {"goal": [1.0, -2.0]})])
+def test_ant_rewards_by_hand(env_id, task):
+    env = gym.make(env_id).unwrapped
+    env.reset(seed=0, options={"task": task})
+    action = np.array([0.5, -1.5, 0.2, 0.9, -0.3, 1.2, 0.0, -0.8])
+    for _ in range(10):     # let the legs touch the floor so that contact forces are non-zero
+        env.step(action)
+    torso_before = env.data.xpos[1, :2].copy()
+    obs, reward, terminated, _, info = env.step(action)
+    torso = env.data.xpos[1, :2].copy()
+    v = (torso - torso_before) / 0.05
+    cfrc = env.data.cfrc_ext
+    assert np.abs(cfrc).max() > 0
+    clipped = np.clip(action, -1, 1)
+    common = -0.5e-2 * np.sum(clipped ** 2) - 0.5e-3 * np.sum(np.clip(cfrc, -1, 1) ** 2) + 0.05
+    if "velocity" in task:
+        forward = -abs(v[0] - task["velocity"]) + 1.0
+    elif "direction" in task:
+        forward = task["direction"] * v[0]
+    else:
+        forward = -np.sum(np.abs(torso - np.array(task["goal"])))
+    assert reward == pytest.approx(forward + common, abs=1e-10)
+    assert not terminated
+    expected_obs = np.concatenate([env.data.qpos[2:], env.data.qvel, np.clip(cfrc[1:], -1, 1).ravel()])
+    np.testing.assert_array_equal(obs, expected_obs)
+
+
+def test_ant_terminates_when_unhealthy():
+    env = gym.make("rlmaml/AntDir-v0").unwrapped
+    env.reset(seed=0)
+    qpos = env.init_qpos.copy()
+    qpos[2] = 1.5                      # torso far above the healthy range
+    env.set_state(qpos, env.init_qvel)
+    *_, terminated, _, _ = env.step(np.zeros(8))
+    assert terminated
+    batched = make_batched("rlmaml/AntDir-v0", 2, num_threads=1)
+    batched.set_tasks([{"direction": 1}] * 2)
+    batched.reset(seed=0)
+    qpos2 = np.stack([env.init_qpos, qpos])
+    batched.set_state(qpos2, np.zeros((2, env.model.nv)))
+    _, _, term, _ = batched.step(torch.zeros(2, 8))
+    assert term.tolist() == [False, True]
+
+
+@pytest.mark.parametrize("env_id", FAMILIES)
+@pytest.mark.parametrize("num_threads", [1, 2])
+def test_batched_matches_single_env(env_id, num_threads):
+    n = 3
+    batched = make_batched(env_id, n, num_threads=num_threads, record_state=True)
+    tasks = batched.sample_tasks(n, seed=0)
+    batched.set_tasks(tasks)
+    obs_b = batched.reset(seed=11)
+    singles = []
+    for k in range(n):
+        env = gym.make(env_id).unwrapped
+        env.reset(seed=11, options={"task": tasks[k]})
+        env.set_state(batched.qpos[k].copy(), batched.qvel[k].copy())   # copy k's initial state
+        singles.append(env)
+    # copy 0 draws its reset noise exactly like the single env with the same seed
+    reference = gym.make(env_id).unwrapped
+    first_obs, _ = reference.reset(seed=11)
+    np.testing.assert_allclose(obs_b[0].numpy(), first_obs, rtol=1e-6, atol=1e-6)
+
+    rng = np.random.default_rng(1)
+    for t in range(30):
+        actions = rng.uniform(-1.3, 1.3, size=(n, batched.action_dim))
+        obs, reward, terminated, info = batched.step(torch.as_tensor(actions))
+        for k, env in enumerate(singles):
+            o, r, term, _, inf = env.step(actions[k])
+            np.testing.assert_allclose(batched.qpos[k], env.data.qpos, rtol=1e-8, atol=1e-8)
+            np.testing.assert_allclose(batched.qvel[k], env.data.qvel, rtol=1e-7, atol=1e-7)
+            np.testing.assert_allclose(obs[k].numpy(), o, rtol=1e-5, atol=1e-5)
+            assert reward[k].item() == pytest.approx(r, rel=1e-5, abs=1e-5)
+            assert bool(terminated[k]) == term
+            assert info["x_velocity"][k].item() == pytest.approx(inf["x_velocity"], rel=1e-5, abs=1e-5)
+            np.testing.assert_allclose(info["qpos"][k].numpy(), env.data.qpos, atol=1e-9)
+    batched.close()
+
+
+def test_oracle_and_record_state_shapes():
+    env = make_batched("rlmaml/AntGoal-v0", 2, oracle=True)
+    env.set_tasks([{"goal": [1.0, 2.0]}, {"goal": [-1.0, 0.5]}])
+    obs = env.reset(seed=0)
+    assert obs.shape == (2, 105 + 2) and env.observation_dim == 107
+    torch.testing.assert_close(obs[:, -2:], torch.tensor([[1.0, 2.0], [-1.0, 0.5]]))
+    env.close()
+
+
+def test_generic_vector_path_for_mujoco():
+    env = make_batched("rlmaml/HalfCheetahVel-v0", 2, engine="sync")
+    env.set_tasks([{"velocity": 0.5}, {"velocity": 1.5}])
+    obs = env.reset(seed=0)
+    assert obs.shape == (2, 17)
+    obs, reward, terminated, info = env.step(torch.zeros(2, 6))
+    x_vel = info["x_velocity"]
+    torch.testing.assert_close(reward, -(x_vel - torch.tensor([0.5, 1.5])).abs())
+    env.close()
+
+
+@pytest.mark.skipif(os.environ.get("MUJOCO_GL") not in ("egl", "osmesa"), reason="needs MUJOCO_GL=egl/osmesa")
+def test_rgb_array_render():
+    env = gym.make("rlmaml/AntVel-v0", render_mode="rgb_array", width=64, height=48)
+    env.reset(seed=0)
+    frame = env.render()
+    assert frame.shape == (48, 64, 3) and frame.dtype == np.uint8 and frame.std() > 0
+    env.close()

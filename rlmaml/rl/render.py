@@ -490,6 +490,8 @@ def is_navigation(env_id: str, episodes=None) -> bool:
     """True for the 2D navigation family (by name, or episodes recording ``position`` without ``qpos``)."""
     if "navigation" in str(env_id).lower() or "point" in str(env_id).lower():
         return True
+    if mujoco_family(env_id) is not None:
+        return False
     infos = getattr(episodes, "infos", None) or {}
     return "position" in infos and "qpos" not in infos
 

@@ -1,0 +1,206 @@
+"""The paper's comparison methods at evaluation time, on the same held-out tasks as MAML.
+
+Finn et al. (2017, §5.3) compare the MAML initialisation θ_MAML with
+
+* ``pretrained``: one policy trained with TRPO on the mixture of tasks (``rlmaml train … algorithm=pretrained``),
+  fine-tuned at test time exactly like MAML;
+* ``random``: a fresh initialisation θ_0 with the MAML run's architecture, drawn from the run's seed the way
+  training draws its initial weights, fine-tuned the same way;
+* ``oracle``: a policy that observes the task parameters (``algorithm=oracle``); it is not adapted and is shown
+  as a horizontal reference.
+
+Every method is evaluated on the SAME held-out tasks with the SAME seed and the MAML run's adaptation
+settings (inner step size α, episodes per task, horizon, γ, λ): for k = 0..K inner steps,
+
+    R_k = 1/T Σ_t  1/E Σ_e  Σ_h r_{h,t,e}   under π_{θ_k,t},   θ_{j+1,t} = θ_{j,t} − α ∇ L_REINFORCE(θ_{j,t}),
+
+reported as the mean over tasks with a 95% confidence half-width ``1.96 · s / √T`` (normal approximation,
+``s`` the sample standard deviation over tasks). The result goes under ``methods`` in ``eval.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+from pathlib import Path
+from typing import Any, Sequence
+
+import torch
+
+from ..checkpoint import CHECKPOINT_NAME
+from ..errors import UserError
+
+
+def add_compare_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--compare DIR …`` (baseline runs), ``--render N``, ``--render-out DIR``, ``--fps``."""
+    group = parser.add_argument_group("comparison methods and videos")
+    group.add_argument("--compare", nargs="+", default=[], metavar="DIR",
+                       help="runs of the comparison methods (rlmaml train … algorithm=pretrained|oracle), "
+                            "evaluated on the same tasks; a random initialisation is always added")
+    group.add_argument("--no-random", action="store_true",
+                       help="leave out the random-initialisation baseline")
+    group.add_argument("--render", type=int, default=0, metavar="N",
+                       help="render the first N held-out tasks before adaptation and after each inner step")
+    group.add_argument("--render-out", default=None, metavar="DIR",
+                       help="where videos go (default: RUN_DIR/videos)")
+    group.add_argument("--fps", type=float, default=20.0, help="video frame rate (default 20)")
+
+
+# ------------------------------------------------------------------------------------------------ runs
+def _evaluate_api():
+    from . import evaluate
+
+    return evaluate
+
+
+def require_checkpoint(run_dir: str | Path, what: str = "evaluation") -> Path:
+    """``run_dir/checkpoint.pt`` or a one-line error telling how to get one."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise UserError(f"run directory {str(run_dir)!r} does not exist")
+    path = run_dir / CHECKPOINT_NAME
+    if not path.is_file():
+        raise UserError(f"{what} needs a trained policy but {str(run_dir)!r} has no {CHECKPOINT_NAME}; "
+                        "train first (rlmaml train PRESET --out DIR) or pass a run directory")
+    return path
+
+
+def method_name(config: Any, run_dir: str | Path, taken: Sequence[str]) -> str:
+    """The run's ``algorithm`` (``maml``/``pretrained``/``oracle``), made unique with the directory name."""
+    name = str(getattr(config, "algorithm", None) or "maml")
+    if name in taken:
+        name = f"{name}:{Path(run_dir).name}"
+    return name
+
+
+def random_init(config: Any, like_policy: torch.nn.Module):
+    """θ_0: a fresh policy with the run's architecture, initialised from the run's seed."""
+    from .policies import build_policy
+
+    torch.manual_seed(int(config.seed))
+    policy = build_policy(like_policy.obs_dim, like_policy.out_dim, list(config.hidden_sizes), config.nonlinearity,
+                          getattr(config, "init_log_std", 0.0), discrete=not hasattr(like_policy, "log_std"))
+    policy = policy.to(next(like_policy.parameters()).device)
+    return policy, {n: p.detach().clone() for n, p in policy.named_parameters()}
+
+
+def records_states(env_id: str) -> bool:
+    """True for the MuJoCo families, whose batched env can record qpos/qvel per step for replay."""
+    from .render import mujoco_family
+
+    return mujoco_family(env_id) is not None
+
+
+def recorded_adaptation_returns(policy, params, config, tasks: Sequence[dict], grad_steps: int, seed: int,
+                                device: str | torch.device = "cpu", oracle: bool = False,
+                                episodes_per_task: int | None = None):
+    """:func:`rlmaml.rl.evaluate.adaptation_returns` with the MuJoCo env built with ``record_state=True``, so the
+    Episodes carry ``infos["qpos"]``/``["qvel"]`` for rendering. Same tasks, rollout seeds, adaptation and
+    returns as the evaluation (recording states does not touch the dynamics or any random stream)."""
+    from rlmaml.envs import make_batched
+
+    from .maml_trpo import TaskBatch, adapted_params_for_sampling
+    from .policies import stack_params
+    from .rollout import rollout
+    from .train import action_sampler, batch_seeds
+
+    evaluate = _evaluate_api()
+    if "record_state" in inspect.signature(evaluate.adaptation_returns).parameters:
+        return evaluate.adaptation_returns(policy, params, config, list(tasks), grad_steps, seed, device,
+                                           oracle=oracle, episodes_per_task=episodes_per_task, record_state=True)
+    device = torch.device(device)
+    episodes_per_task = episodes_per_task or config.episodes_per_task
+    extra = {"record_state": True} if records_states(config.env) else {}
+    env = make_batched(config.env, len(tasks) * episodes_per_task, device="cpu",
+                       num_threads=config.num_threads or None, oracle=oracle, max_episode_steps=config.horizon,
+                       **extra)
+    seeds = batch_seeds(seed + evaluate.EVAL_SEED_OFFSET, 0, grad_steps + 1)
+    current = stack_params({n: p.detach().to(device) for n, p in params.items()}, len(tasks))
+    returns, phases = [], []
+    for j in range(grad_steps + 1):
+        eps = rollout(env, action_sampler(policy, current, device), list(tasks), episodes_per_task, config.horizon,
+                      seed=seeds[j])
+        phases.append(eps)
+        returns.append(eps.returns.mean(dim=1))
+        if j < grad_steps:
+            batch = TaskBatch.from_episodes(eps, config.gamma, config.gae_lambda, device=device)
+            current = adapted_params_for_sampling(policy, current, batch, config.fast_lr)
+    return torch.stack(returns).cpu(), phases
+
+
+def evaluate_methods(maml_run_dir: str | Path, compare_dirs: Sequence[str | Path] = (),
+                     tasks: Sequence[dict] | None = None, grad_steps: int = 3, seed: int = 0,
+                     device: str | torch.device = "cpu", *, num_tasks: int = 40, include_random: bool = True,
+                     episodes_per_task: int | None = None, record: Sequence[str] = ()) -> dict[str, Any]:
+    """Evaluate the run in ``maml_run_dir`` and the comparison methods on the same held-out tasks.
+
+    ``tasks``: the held-out tasks (default: :func:`rlmaml.rl.evaluate.held_out_tasks` with ``num_tasks`` and
+    ``seed``). Every method is adapted with the evaluated run's settings (α = ``fast_lr``, episodes per task,
+    horizon, γ, λ) for 0..``grad_steps`` steps; the oracle is evaluated once, without adaptation.
+    Returns ``{"methods": {name: {"mean", "ci95", "per_task", "run_dir", "grad_steps"}}, "episodes": {name:
+    [Episodes per phase]}, "tasks": [...]}`` where ``episodes`` holds the recordings (with MuJoCo states) of
+    the methods named in ``record`` (e.g. ``["maml"]`` to render them)."""
+    evaluate = _evaluate_api()
+    if isinstance(grad_steps, bool) or not isinstance(grad_steps, int) or grad_steps < 0:
+        raise UserError(f"--grad-steps must be a non-negative integer, got {grad_steps!r}")
+    require_checkpoint(maml_run_dir)
+    for d in compare_dirs:
+        require_checkpoint(d, "--compare")
+    config, policy, params = evaluate.load_run(maml_run_dir, device)
+    if tasks is None:
+        tasks = evaluate.held_out_tasks(config, num_tasks, seed)
+    tasks = list(tasks)
+    methods: dict[str, Any] = {}
+    episodes: dict[str, list] = {}
+
+    def run_method(name, run_dir, policy, params, steps, oracle=False):
+        fn = recorded_adaptation_returns if name in record else evaluate.adaptation_returns
+        returns, phases = fn(policy, params, config, tasks, steps, seed, device, oracle=oracle,
+                             episodes_per_task=episodes_per_task)
+        methods[name] = {**evaluate.summarize(returns), "per_task": returns.tolist(),
+                         "run_dir": None if run_dir is None else str(run_dir),
+                         "grad_steps": list(range(steps + 1))}
+        if name in record:
+            episodes[name] = phases
+
+    run_method(method_name(config, maml_run_dir, []), maml_run_dir, policy, params, grad_steps,
+               oracle=config.algorithm == "oracle")
+    for run_dir in compare_dirs:
+        other_config, other_policy, other_params = evaluate.load_run(run_dir, device)
+        if other_config.env != config.env:
+            raise UserError(f"--compare {str(run_dir)!r} was trained on {other_config.env!r} but the evaluated run "
+                            f"on {config.env!r}; compare runs of the same env")
+        oracle = other_config.algorithm == "oracle"
+        run_method(method_name(other_config, run_dir, list(methods)), run_dir, other_policy, other_params,
+                   0 if oracle else grad_steps, oracle=oracle)
+    if include_random and "random" not in methods:
+        random_policy, random_params = random_init(config, policy)
+        run_method("random", None, random_policy, random_params, grad_steps)
+    return {"methods": methods, "episodes": episodes, "tasks": tasks}
+
+
+# ------------------------------------------------------------------------------------------- rendering
+def render_from_evaluation(run_dir: str | Path, env_id: str, phases: Sequence[Any], tasks: Sequence[dict],
+                           num_render: int, out_dir: str | Path | None = None, fps: float = 20,
+                           width: int = 480, height: int = 320) -> list[Path]:
+    """Videos of the first ``num_render`` tasks from the Episodes the evaluation recorded (one per phase:
+    before adaptation, after 1 step, …), written to ``out_dir`` (default ``run_dir/videos``)."""
+    from .render import render_adaptation
+
+    if isinstance(num_render, bool) or not isinstance(num_render, int) or num_render < 1:
+        raise UserError(f"--render must be a positive number of tasks, got {num_render!r}")
+    out_dir = Path(out_dir) if out_dir is not None else Path(run_dir) / "videos"
+    return render_adaptation(env_id, phases, tasks, out_dir, num_tasks=num_render, fps=fps,
+                             width=width, height=height)
+
+
+def check_render_request(run_dir: str | Path, num_render: int) -> None:
+    """Fail early (before any evaluation work) when ``--render`` cannot be honoured."""
+    if num_render < 0:
+        raise UserError(f"--render must be a non-negative number of tasks, got {num_render}")
+    if num_render:
+        require_checkpoint(run_dir, "--render")
+
+
+__all__ = ["add_compare_arguments", "evaluate_methods", "render_from_evaluation", "check_render_request",
+           "recorded_adaptation_returns", "random_init", "require_checkpoint", "method_name"]

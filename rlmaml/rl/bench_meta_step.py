@@ -1,0 +1,108 @@
+"""Time one MAML-TRPO meta-batch (sampling and meta-update) on a preset; prints one JSON object.
+
+``sample_seconds``: k+1 batched rollouts of meta_batch_size × episodes_per_task episodes plus the
+sampling-time adaptation; ``update_seconds``: the meta-update (second-order adaptation graph,
+meta-gradient, ``cg_iters`` Fisher-vector products through the adaptation, line search).
+Both are medians over ``--batches`` meta-batches after one warm-up batch. The policy forward+backward
+of the task-stacked MLP is also timed both ways (``torch.baddbmm`` vs ``vmap(functional_call)``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+
+import torch
+
+from ..config import load_config
+from .policies import mlp_output, stack_params, vmap_mean
+from .train import TrainConfig, batch_seeds, make_env, make_learner, make_policy, sample_meta_batch
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides")
+    parser.add_argument("--preset", default="navigation", help="preset name or YAML file (default navigation)")
+    parser.add_argument("--batches", type=int, default=3, help="timed meta-batches (median reported)")
+    parser.add_argument("--num-threads", type=int, default=None, help="torch threads (default: torch's)")
+    parser.add_argument("--device", default=None, help="cpu or cuda")
+
+
+def _time(fn, repeats: int) -> float:
+    fn()
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+def policy_forward_backward(policy, params, num_tasks: int, steps_per_task: int, device) -> dict:
+    """Seconds for mean-network forward+backward on [T, M, obs] with task-stacked θ, both implementations."""
+    stacked = {n: p.detach().requires_grad_() for n, p in stack_params(params, num_tasks).items()}
+    obs = torch.randn(num_tasks, steps_per_task, policy.obs_dim, device=device)
+    layers = [p for n, p in stacked.items() if n.startswith("layers.")]
+
+    def run(impl):
+        def once():
+            out = impl(policy, stacked, obs)
+            torch.autograd.grad(out.square().sum(), layers)
+        return once
+
+    return {"baddbmm_seconds": _time(run(mlp_output), 3), "vmap_seconds": _time(run(vmap_mean), 3)}
+
+
+def run(args) -> int:
+    if args.batches <= 0:
+        from ..errors import UserError
+
+        raise UserError(f"--batches must be a positive integer, got {args.batches}")
+    overrides = list(args.overrides) + ([f"device={args.device}"] if args.device else [])
+    cfg = load_config(TrainConfig, args.preset, overrides)
+    if args.num_threads:
+        torch.set_num_threads(args.num_threads)
+    device = torch.device(cfg.device)
+    torch.manual_seed(cfg.seed)
+    env = make_env(cfg)
+    policy = make_policy(cfg, env).to(device)
+    learner = make_learner(cfg, policy, dict(policy.named_parameters()))
+    k = cfg.inner_steps
+    sample_times, update_times, accepted = [], [], []
+    for b in range(args.batches + 1):
+        seeds = batch_seeds(cfg.seed, b, k + 2)
+        tasks = env.sample_tasks(cfg.meta_batch_size, seed=seeds[0])
+        t0 = time.perf_counter()
+        _, batches = sample_meta_batch(env, policy, learner.params, tasks, cfg, seeds[1:], device)
+        t1 = time.perf_counter()
+        metrics = learner.step(batches[:k], batches[k])
+        t2 = time.perf_counter()
+        if b > 0:  # the first batch warms up allocators and kernels
+            sample_times.append(t1 - t0)
+            update_times.append(t2 - t1)
+            accepted.append(bool(metrics["step_accepted"]))
+    fb = policy_forward_backward(policy, learner.params, cfg.meta_batch_size,
+                                 cfg.episodes_per_task * cfg.horizon, device)
+    result = {
+        "preset": args.preset,
+        "env": cfg.env,
+        "algorithm": cfg.algorithm,
+        "meta_batch_size": cfg.meta_batch_size,
+        "episodes_per_task": cfg.episodes_per_task,
+        "horizon": cfg.horizon,
+        "num_inner_steps": k,
+        "first_order": cfg.first_order,
+        "meta_optimizer": cfg.meta_optimizer,
+        "cg_iters": cfg.cg_iters,
+        "device": str(device),
+        "torch_threads": torch.get_num_threads(),
+        "batches": args.batches,
+        "sample_seconds": statistics.median(sample_times),
+        "update_seconds": statistics.median(update_times),
+        "total_seconds": statistics.median([s + u for s, u in zip(sample_times, update_times)]),
+        "steps_accepted": sum(accepted),
+        "policy_forward_backward": fb,
+    }
+    print(json.dumps(result))
+    return 0

@@ -18,6 +18,11 @@ from rlmaml.rl.render import (
 )
 
 
+@pytest.fixture(autouse=True)
+def _in_tmp_dir(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # MuJoCo writes model-compiler warnings to ./MUJOCO_LOG.TXT
+
+
 def _frames(n, h=30, w=41):
     rng = np.random.default_rng(0)
     return [rng.integers(0, 255, size=(h, w, 3), dtype=np.uint8) for _ in range(n)]

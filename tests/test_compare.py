@@ -1,0 +1,162 @@
+"""Comparison methods at evaluation time: same tasks for every method, determinism, recorded episodes, videos."""
+
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+import pytest
+import torch
+
+from rlmaml.config import build_config
+from rlmaml.errors import UserError
+from rlmaml.rl import compare, evaluate
+from rlmaml.rl.compare import (
+    add_compare_arguments,
+    check_render_request,
+    evaluate_methods,
+    random_init,
+    recorded_adaptation_returns,
+    render_from_evaluation,
+)
+from rlmaml.rl.policies import build_policy
+from rlmaml.rl.render import RenderError, read_video_frame_count
+from rlmaml.rl.train import TrainConfig, make_env, make_policy, train
+
+TINY = dict(env="rlmaml/Navigation2D-v0", num_batches=1, meta_batch_size=3, episodes_per_task=2, horizon=8,
+            hidden_sizes=[8], checkpoint_every=1, seed=3)
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("runs")
+    out = {}
+    for algorithm in ("maml", "pretrained", "oracle"):
+        cfg = build_config(TrainConfig, {**TINY, "algorithm": algorithm,
+                                         "num_inner_steps": 1 if algorithm == "maml" else 0})
+        train(cfg, root / algorithm, progress=False)
+        out[algorithm] = root / algorithm
+    return out
+
+
+def test_every_method_on_the_same_tasks_and_the_maml_numbers_match_the_evaluator(runs):
+    result = evaluate_methods(runs["maml"], [runs["pretrained"], runs["oracle"]], grad_steps=2, seed=5, num_tasks=4)
+    methods = result["methods"]
+    assert list(methods) == ["maml", "pretrained", "oracle", "random"]
+    for name in ("maml", "pretrained", "random"):
+        assert methods[name]["grad_steps"] == [0, 1, 2]
+        assert np.asarray(methods[name]["per_task"]).shape == (3, 4)
+    assert methods["oracle"]["grad_steps"] == [0] and len(methods["oracle"]["mean"]) == 1
+    config, _, _ = evaluate.load_run(runs["maml"])
+    assert result["tasks"] == evaluate.held_out_tasks(config, 4, 5)
+    reference = evaluate.evaluate_run(runs["maml"], result["tasks"], 2, 5)
+    assert methods["maml"]["mean"] == reference["mean"] and methods["maml"]["ci95"] == reference["ci95"]
+    per_task = np.asarray(methods["maml"]["per_task"])
+    np.testing.assert_allclose(methods["maml"]["mean"], per_task.mean(axis=1))
+    np.testing.assert_allclose(methods["maml"]["ci95"], 1.96 * per_task.std(axis=1, ddof=1) / 2.0)
+
+
+def test_evaluation_is_deterministic_for_a_fixed_seed(runs):
+    a = evaluate_methods(runs["maml"], [runs["pretrained"]], grad_steps=1, seed=11, num_tasks=3)
+    b = evaluate_methods(runs["maml"], [runs["pretrained"]], grad_steps=1, seed=11, num_tasks=3)
+    c = evaluate_methods(runs["maml"], [runs["pretrained"]], grad_steps=1, seed=12, num_tasks=3)
+    assert a["methods"] == b["methods"] and a["tasks"] == b["tasks"]
+    assert a["tasks"] != c["tasks"]
+    assert a["methods"]["maml"]["per_task"] != c["methods"]["maml"]["per_task"]
+
+
+def test_random_baseline_is_the_initialisation_training_draws_from_the_seed(runs):
+    config, policy, _ = evaluate.load_run(runs["maml"])
+    _, params = random_init(config, policy)
+    torch.manual_seed(config.seed)
+    np.random.seed(config.seed)
+    fresh = make_policy(config, make_env(config))  # as rlmaml.rl.train.train builds θ_0
+    for name, p in fresh.named_parameters():
+        torch.testing.assert_close(params[name], p.detach(), rtol=0, atol=0)
+
+
+def test_duplicate_algorithms_are_kept_apart_and_envs_must_match(runs, tmp_path):
+    result = evaluate_methods(runs["maml"], [runs["pretrained"], runs["pretrained"]], grad_steps=0, seed=0,
+                              num_tasks=2, include_random=False)
+    assert list(result["methods"]) == ["maml", "pretrained", "pretrained:pretrained"]
+    cheetah = tmp_path / "cheetah"
+    cheetah.mkdir()
+    (cheetah / "config.yaml").write_text("env: rlmaml/HalfCheetahVel-v0\nhidden_sizes: [8]\n")
+    state = torch.load(runs["pretrained"] / "checkpoint.pt", weights_only=False)
+    torch.save(state, cheetah / "checkpoint.pt")
+    with pytest.raises(UserError, match="trained on 'rlmaml/HalfCheetahVel-v0'"):
+        evaluate_methods(runs["maml"], [cheetah], grad_steps=0, num_tasks=2)
+
+
+def test_missing_checkpoints_give_one_line_errors(runs, tmp_path):
+    empty = tmp_path / "not-trained"
+    empty.mkdir()
+    with pytest.raises(UserError, match="--render needs a trained policy") as exc:
+        check_render_request(empty, 2)
+    assert "no checkpoint.pt" in str(exc.value) and "\n" not in str(exc.value)
+    check_render_request(empty, 0)  # nothing to render, nothing to check
+    check_render_request(runs["maml"], 2)
+    with pytest.raises(UserError, match="--compare needs a trained policy"):
+        evaluate_methods(runs["maml"], [empty], num_tasks=2)
+    with pytest.raises(UserError, match="does not exist"):
+        evaluate_methods(tmp_path / "nowhere", num_tasks=2)
+    with pytest.raises(UserError, match="--render must be a non-negative"):
+        check_render_request(runs["maml"], -1)
+
+
+def test_navigation_render_from_the_evaluation_has_horizon_times_phases_frames(runs, tmp_path):
+    result = evaluate_methods(runs["maml"], grad_steps=2, seed=2, num_tasks=3, include_random=False,
+                              record=["maml"])
+    phases = result["episodes"]["maml"]
+    assert len(phases) == 3
+    # the recorded episodes are the ones the reported returns came from
+    np.testing.assert_allclose(np.stack([p.returns.mean(dim=1).numpy() for p in phases]),
+                               np.asarray(result["methods"]["maml"]["per_task"]), rtol=0, atol=0)
+    written = render_from_evaluation(runs["maml"], "rlmaml/Navigation2D-v0", phases, result["tasks"], 2,
+                                     tmp_path / "videos", width=64, height=64)
+    assert [p.name for p in written] == ["Navigation2D-v0_trajectories.png", "Navigation2D-v0_task0.mp4",
+                                         "Navigation2D-v0_task1.mp4"]
+    assert all(read_video_frame_count(p) == TINY["horizon"] * 3 for p in written[1:])
+    with pytest.raises(UserError, match="--render must be a positive"):
+        render_from_evaluation(runs["maml"], "rlmaml/Navigation2D-v0", phases, result["tasks"], 0)
+
+
+def test_mujoco_recording_equals_the_evaluation_and_replays_to_video(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # MuJoCo writes model-compiler warnings to ./MUJOCO_LOG.TXT
+    config = build_config(TrainConfig, {**TINY, "env": "rlmaml/HalfCheetahVel-v0", "episodes_per_task": 1,
+                                        "horizon": 4, "num_threads": 1})
+    env = make_env(config, 1, 1)
+    torch.manual_seed(0)
+    policy = build_policy(env.observation_dim, env.action_dim, [8])
+    params = {n: p.detach() for n, p in policy.named_parameters()}
+    tasks = evaluate.held_out_tasks(config, 2, 0)
+    returns, plain = evaluate.adaptation_returns(policy, params, config, tasks, 1, 0)
+    recorded_returns, phases = recorded_adaptation_returns(policy, params, config, tasks, 1, 0)
+    torch.testing.assert_close(recorded_returns, returns, rtol=0, atol=0)
+    for a, b in zip(plain, phases):
+        torch.testing.assert_close(a.observations, b.observations, rtol=0, atol=0)
+        torch.testing.assert_close(a.actions, b.actions, rtol=0, atol=0)
+    assert phases[0].infos["qpos"].shape[:3] == (4, 2, 1) and phases[0].infos["qpos"].shape[3] == 9
+    # the recorded root velocity is what the replayed root positions imply: v = Δx / dt
+    qpos = phases[0].infos["qpos"][:, 0, 0].double()
+    dt = env.dt if hasattr(env, "dt") else 0.05
+    torch.testing.assert_close(((qpos[1:, 0] - qpos[:-1, 0]) / dt).float(), phases[0].infos["x_velocity"][1:, 0, 0],
+                               rtol=1e-4, atol=1e-4)
+    try:
+        written = render_from_evaluation(tmp_path, config.env, phases, tasks, 1, tmp_path / "videos",
+                                         width=64, height=48)
+    except RenderError as exc:  # pragma: no cover - only on machines without EGL/OSMesa
+        pytest.skip(str(exc))
+    assert [p.name for p in written] == ["HalfCheetahVel-v0_task0.mp4"]
+    assert read_video_frame_count(written[0]) == 4 * 2
+
+
+def test_compare_arguments_parse():
+    parser = argparse.ArgumentParser()
+    add_compare_arguments(parser)
+    args = parser.parse_args(["--compare", "a", "b", "--render", "2", "--render-out", "v", "--fps", "10"])
+    assert args.compare == ["a", "b"] and args.render == 2 and args.render_out == "v" and args.fps == 10.0
+    assert not args.no_random
+    args = parser.parse_args([])
+    assert args.compare == [] and args.render == 0 and args.render_out is None
+    assert compare.method_name(argparse.Namespace(algorithm="oracle"), "runs/x", ["oracle"]) == "oracle:x"

@@ -160,3 +160,24 @@ def test_compare_arguments_parse():
     args = parser.parse_args([])
     assert args.compare == [] and args.render == 0 and args.render_out is None
     assert compare.method_name(argparse.Namespace(algorithm="oracle"), "runs/x", ["oracle"]) == "oracle:x"
+
+
+def test_command_line_writes_eval_json_with_all_methods_and_videos(runs, tmp_path, capsys):
+    import json
+
+    from rlmaml.plotting import plot_runs
+
+    out = tmp_path / "eval" / "eval.json"
+    code = compare.main([str(runs["maml"]), "--compare", str(runs["pretrained"]), str(runs["oracle"]),
+                         "--num-tasks", "2", "--grad-steps", "1", "--seed", "4", "--out", str(out),
+                         "--render", "1", "--render-out", str(tmp_path / "videos")])
+    assert code == 0
+    result = json.loads(out.read_text())
+    assert set(result["methods"]) == {"maml", "pretrained", "oracle", "random"}
+    assert result["grad_steps"] == [0, 1] and len(result["tasks"]) == 2
+    assert (tmp_path / "videos" / "Navigation2D-v0_task0.mp4").is_file()
+    assert "random on 2 tasks" in capsys.readouterr().out
+    (png,) = plot_runs([out.parent], reference="paper")
+    assert png.name == "adaptation_curve.png" and png.stat().st_size > 0
+    assert compare.main([str(tmp_path), "--render", "1"]) == 2
+    assert "--render needs a trained policy" in capsys.readouterr().err

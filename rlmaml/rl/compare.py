@@ -202,5 +202,74 @@ def check_render_request(run_dir: str | Path, num_render: int) -> None:
         require_checkpoint(run_dir, "--render")
 
 
+# ------------------------------------------------------------------------------------------------- CLI
+def run_with_comparisons(args) -> int:
+    """``rlmaml evaluate RUN_DIR [--compare DIR …] [--render N]``: eval.json with every method on the same
+    held-out tasks (layout of :func:`rlmaml.rl.evaluate.run` plus the comparison methods), then videos."""
+    import json
+
+    import numpy as np
+
+    evaluate = _evaluate_api()
+    if args.episodes_per_task is not None and args.episodes_per_task <= 0:
+        raise UserError(f"--episodes-per-task must be a positive integer, got {args.episodes_per_task}")
+    check_render_request(args.run_dir, args.render)
+    require_checkpoint(args.run_dir)
+    for d in args.compare:
+        require_checkpoint(d, "--compare")
+    config, _, _ = evaluate.load_run(args.run_dir, args.device)
+    if config.num_threads:
+        torch.set_num_threads(config.num_threads)
+    tasks = evaluate.held_out_tasks(config, args.num_tasks, args.seed)
+    comparison = evaluate_methods(args.run_dir, args.compare, tasks, args.grad_steps, args.seed, args.device,
+                                  include_random=not args.no_random, episodes_per_task=args.episodes_per_task,
+                                  record=[config.algorithm] if args.render else [])
+    result = {
+        "env": config.env,
+        "num_tasks": args.num_tasks,
+        "grad_steps": list(range(args.grad_steps + 1)),
+        "seed": args.seed,
+        "episodes_per_task": args.episodes_per_task or config.episodes_per_task,
+        "fast_lr": config.fast_lr,
+        "methods": comparison["methods"],
+        "tasks": [{k: np.asarray(v).tolist() for k, v in t.items()} for t in tasks],
+    }
+    out = Path(args.out) if args.out else Path(args.run_dir) / "eval.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=1))
+    for name, summary in comparison["methods"].items():
+        table = "  ".join(f"{j}: {m:.2f} ± {c:.2f}" for j, (m, c) in enumerate(zip(summary["mean"], summary["ci95"])))
+        print(f"{name:>12} on {args.num_tasks} tasks of {config.env}  {table}")
+    print(f"-> {out}")
+    if args.render:
+        for path in render_from_evaluation(args.run_dir, config.env, comparison["episodes"][config.algorithm],
+                                           tasks, args.render, args.render_out, args.fps):
+            print(path)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m rlmaml.rl.compare`` = ``rlmaml evaluate`` with the comparison and video options."""
+    import sys
+
+    evaluate = _evaluate_api()
+    parser = argparse.ArgumentParser(prog="python -m rlmaml.rl.compare",
+                                     description="evaluate a run and the comparison methods on the same tasks")
+    evaluate.add_arguments(parser)
+    if not any(a.dest == "compare" for a in parser._actions):
+        add_compare_arguments(parser)
+    args = parser.parse_args(argv)
+    try:
+        return run_with_comparisons(args)
+    except UserError as exc:
+        print(f"rlmaml: error: {exc}", file=sys.stderr)
+        return 2
+
+
 __all__ = ["add_compare_arguments", "evaluate_methods", "render_from_evaluation", "check_render_request",
-           "recorded_adaptation_returns", "random_init", "require_checkpoint", "method_name"]
+           "recorded_adaptation_returns", "random_init", "require_checkpoint", "method_name",
+           "run_with_comparisons", "main"]
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

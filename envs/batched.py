@@ -113,7 +113,7 @@ def _as_numpy_actions(actions: Any, num_envs: int, action_dim: int) -> np.ndarra
 
 
 class GymVectorBatchedEnv(BatchedEnv):
-    """Any registered Gymnasium env with the task protocol, through ``gymnasium.vector`` (autoreset disabled).
+    """Any registered Gymnasium env with the task protocol, through ``gymnasium.vector``.
 
     ``vectorization="sync"`` uses ``SyncVectorEnv`` (one process), ``"async"`` uses ``AsyncVectorEnv``
     (one worker process per copy). Per-copy tasks are set through the env's ``task`` attribute.
@@ -143,7 +143,7 @@ class GymVectorBatchedEnv(BatchedEnv):
         self.action_low = np.asarray(act_space.low, dtype=np.float64).reshape(-1)
         self.action_high = np.asarray(act_space.high, dtype=np.float64).reshape(-1)
         fns = [lambda: gym.make(env_id, **make_kwargs) for _ in range(self.num_envs)]
-        mode = gym.vector.AutoresetMode.DISABLED
+        mode = gym.vector.AutoresetMode.NEXT_STEP
         if vectorization == "sync":
             self._vec = gym.vector.SyncVectorEnv(fns, autoreset_mode=mode)
         else:

@@ -219,7 +219,7 @@ def _running_mean(x: np.ndarray, mask: np.ndarray) -> np.ndarray:
 
 # -------------------------------------------------------------------------------------- MuJoCo replay
 MUJOCO_ASSETS = {"halfcheetah": "half_cheetah.xml", "ant": "ant.xml"}
-CAMERAS = {"halfcheetah": {"distance": 5.0, "elevation": -15.0, "azimuth": 90.0},
+CAMERAS = {"halfcheetah": {"distance": 4.0, "elevation": -15.0, "azimuth": 90.0},
            "ant": {"distance": 7.0, "elevation": -30.0, "azimuth": 90.0}}
 
 

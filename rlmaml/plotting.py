@@ -1,6 +1,6 @@
 """Learning curves and adaptation curves from run directories (PNG).
 
-``rlmaml plot RUN_DIR... [--out FILE_OR_DIR] [--labels ...] [--band minmax|std] [--reference paper]``
+``rlmaml plot RUN_DIR... [--out FILE_OR_DIR] [--labels ...] [--band minmax|std] [--reference paper] [--only KIND]``
 
 * RL runs (``metrics.jsonl`` with ``returns_before``/``returns_after``): average return before and
   after adaptation against environment steps. Runs sharing a label (by default the directory name
@@ -359,9 +359,13 @@ def save_figure(fig, path: str | Path) -> Path:
 
 
 # ---------------------------------------------------------------------------------------------------- CLI
+PLOT_KINDS = ("learning", "supervised", "adaptation")
+
+
 def plot_runs(run_dirs: Sequence[str | Path], out: str | Path | None = None, labels: Sequence[str] | None = None,
-              band: str = "minmax", reference: str | None = None) -> list[Path]:
-    """Make every plot the run directories support; returns the PNG paths written.
+              band: str = "minmax", reference: str | None = None, only: str | None = None) -> list[Path]:
+    """Make every plot the run directories support (or ``only`` one kind: learning, supervised,
+    adaptation); returns the PNG paths written.
 
     ``out``: a ``.png`` file (used as is for a single figure, as ``<stem>_<kind>.png`` for several) or a
     directory; default: the run directory when there is one, else ``plots/``."""
@@ -373,14 +377,18 @@ def plot_runs(run_dirs: Sequence[str | Path], out: str | Path | None = None, lab
         raise UserError(f"--band {band!r} is not allowed; allowed: minmax, std")
     if reference not in (None, "paper"):
         raise UserError(f"--reference {reference!r} is not allowed; allowed: paper")
+    if only not in (None, *PLOT_KINDS):
+        raise UserError(f"--only {only!r} is not allowed; allowed: {', '.join(PLOT_KINDS)}")
     runs = [load_run(d, labels[i] if labels else None) for i, d in enumerate(run_dirs)]
 
     figures: list[tuple[str, Any]] = []
-    if any(r.kind == "rl" for r in runs):
+    if only in (None, "learning") and (any(r.kind == "rl" for r in runs) or only):
         figures.append(("learning_curve", learning_curve_figure(runs, band)))
-    if any(r.kind == "supervised" for r in runs):
+    if only in (None, "supervised") and (any(r.kind == "supervised" for r in runs) or only):
         figures.append(("supervised_curve", supervised_curve_figure(runs, band)))
-    evaluated = [r for r in runs if r.evaluation is not None]
+    evaluated = [r for r in runs if r.evaluation is not None] if only in (None, "adaptation") else []
+    if only == "adaptation" and not evaluated:
+        raise UserError("no eval.json among the run directories; run rlmaml evaluate first")
     for r in evaluated:
         name = "adaptation_curve" if len(evaluated) == 1 else f"adaptation_curve_{r.path.name}"
         figures.append((name, adaptation_figure(r.evaluation, reference)))
@@ -412,9 +420,11 @@ def add_arguments(parser) -> None:
                         help="spread shown around the mean of runs sharing a label (default: minmax)")
     parser.add_argument("--reference", choices=("paper",), default=None,
                         help="add the MAML paper's reported returns to adaptation curves")
+    parser.add_argument("--only", choices=PLOT_KINDS, default=None,
+                        help="make only this kind of plot (default: every kind the runs support)")
 
 
 def run(args) -> int:
-    for path in plot_runs(args.run_dirs, args.out, args.labels, args.band, args.reference):
+    for path in plot_runs(args.run_dirs, args.out, args.labels, args.band, args.reference, args.only):
         print(path)
     return 0

@@ -150,3 +150,16 @@ def test_cli_run_prints_written_paths(tmp_path, capsys):
     assert plotting.run(args) == 0
     assert (tmp_path / "plots" / "learning_curve.png").is_file()
     assert "learning_curve.png" in capsys.readouterr().out
+
+
+def test_only_one_kind_of_plot(tmp_path):
+    methods = {"maml": {"mean": [-40.0, -10.0], "ci95": [1.0, 1.0]}}
+    d = _eval_run(tmp_path, methods)
+    with (d / "metrics.jsonl").open("w") as f:
+        f.write(json.dumps({"batch": 0, "env_steps": 10, "returns_before": -1.0, "returns_after": 0.0}) + "\n")
+    assert [p.name for p in plot_runs([d])] == ["learning_curve.png", "adaptation_curve.png"]
+    assert plot_runs([d], tmp_path / "lc.png", only="learning") == [tmp_path / "lc.png"]
+    with pytest.raises(UserError, match="no supervised runs"):
+        plot_runs([d], only="supervised")
+    with pytest.raises(UserError, match="--only 'bogus' is not allowed"):
+        plot_runs([d], only="bogus")

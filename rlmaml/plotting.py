@@ -226,10 +226,16 @@ def learning_curve_figure(runs: Sequence[Run], band: str = "minmax"):
         xs = [_series(m.metrics, "env_steps") if x_is_steps else _series(m.metrics, "batch") for m in members]
         x, _, _ = aggregate(xs, "minmax")
         suffix = _band_label(band, len(members))
+        unadapted = all(np.array_equal(_series(m.metrics, "returns_before"), _series(m.metrics, "returns_after"),
+                                       equal_nan=True) for m in members)
         for key, style, phase in (("returns_after", "-", "after adaptation"),
                                   ("returns_before", "--", "before adaptation")):
             if not all(any(key in r for r in m.metrics) for m in members):
                 continue
+            if unadapted:  # no inner step during training (pretrained, oracle): one curve
+                if key == "returns_before":
+                    continue
+                phase = "no adaptation"
             mean, lo, hi = aggregate([_series(m.metrics, key) for m in members], band)
             ax.plot(x, mean, style, color=color, lw=1.8, label=f"{label}: {phase}{suffix}")
             if len(members) > 1:

@@ -163,3 +163,15 @@ def test_only_one_kind_of_plot(tmp_path):
         plot_runs([d], only="supervised")
     with pytest.raises(UserError, match="--only 'bogus' is not allowed"):
         plot_runs([d], only="bogus")
+
+
+def test_runs_without_inner_steps_draw_one_curve(tmp_path):
+    d = tmp_path / "pretrained"
+    d.mkdir()
+    with (d / "metrics.jsonl").open("w") as f:
+        for b in range(3):
+            f.write(json.dumps({"batch": b, "env_steps": b + 1, "returns_before": -b, "returns_after": -b}) + "\n")
+    maml = _rl_run(tmp_path, "maml", 0.0, n=3)
+    fig = learning_curve_figure([load_run(maml), load_run(d)])
+    labels = [line.get_label() for line in fig.axes[0].get_lines()]
+    assert labels == ["maml: after adaptation", "maml: before adaptation", "pretrained: no adaptation"]

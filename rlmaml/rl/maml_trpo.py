@@ -215,29 +215,37 @@ class MetaLearner:
         except (FloatingPointError, ValueError):  # non-finite inner loss / invalid distribution parameters
             return float("nan"), float("nan")
 
+    def natural_gradient_setup(self, train_batches: Sequence[TaskBatch], valid: TaskBatch):
+        """At the current θ: (S(θ), g = ∇_θ S, v ↦ (F + λI) v, log π_old, π_old).
+
+        One second-order adaptation graph serves the meta-gradient and every Fisher-vector
+        product F v = ∇_θ (∇_θ KL(θ) · v): ∇KL is built once with ``create_graph=True``.
+        """
+        theta = self.params
+        leaves = list(theta.values())
+        logp, pi = self.objective(theta, train_batches, valid, first_order=self.first_order)
+        old_logp, old_pi = logp.detach(), detach_distribution(pi)
+        loss = surrogate_loss(logp, old_logp, valid)
+        kl = mean_kl(old_pi, pi, valid.mask)
+        grads = torch.autograd.grad(loss, leaves, retain_graph=True, allow_unused=True)
+        g = flatten([torch.zeros_like(p) if gr is None else gr for p, gr in zip(leaves, grads)])
+        fisher_vector_product = hessian_vector_product(lambda: kl, theta, damping=self.cg_damping)
+        return loss.detach(), g, fisher_vector_product, old_logp, old_pi
+
     def step(self, train_batches: Sequence[TaskBatch], valid: TaskBatch) -> dict:
         """One meta-update from the training (per inner step) and validation task batches; returns metrics."""
         metrics = {"surrogate_before": float("nan"), "surrogate_after": float("nan"), "kl": float("nan"),
                    "line_search_steps": 0, "step_accepted": False}
         theta = self.params
-        leaves = list(theta.values())
         try:
             with torch.enable_grad():
-                logp, pi = self.objective(theta, train_batches, valid, first_order=self.first_order)
-                old_logp, old_pi = logp.detach(), detach_distribution(pi)
-                loss = surrogate_loss(logp, old_logp, valid)
-                metrics["surrogate_before"] = loss.item()
-                if not _finite(loss):
-                    return self._reject(metrics, "surrogate loss is not finite")
                 if self.meta_optimizer == "adam":
-                    return self._adam_step(loss, train_batches, valid, old_logp, old_pi, metrics)
-                kl = mean_kl(old_pi, pi, valid.mask)
-                grads = torch.autograd.grad(loss, leaves, retain_graph=True, allow_unused=True)
-                g = flatten([torch.zeros_like(p) if gr is None else gr for p, gr in zip(leaves, grads)])
+                    return self._adam_step(train_batches, valid, metrics)
+                loss, g, fisher_vector_product, old_logp, old_pi = self.natural_gradient_setup(train_batches, valid)
+                metrics["surrogate_before"] = loss.item()
                 metrics["grad_norm"] = g.norm().item()
-                if not _finite(g):
-                    return self._reject(metrics, "meta-gradient is not finite")
-                fisher_vector_product = hessian_vector_product(lambda: kl, theta, damping=self.cg_damping)
+                if not _finite(loss, g):
+                    return self._reject(metrics, "surrogate loss or meta-gradient is not finite")
                 stepdir = conjugate_gradient(fisher_vector_product, g, iters=self.cg_iters)
                 shs = torch.dot(stepdir, fisher_vector_product(stepdir)).item()
         except FloatingPointError as exc:
@@ -262,13 +270,17 @@ class MetaLearner:
         metrics.update(surrogate_after=loss_after, kl=kl_after, step_accepted=True, step_fraction=fraction)
         return metrics
 
-    def _adam_step(self, loss, train_batches, valid, old_logp, old_pi, metrics) -> dict:
+    def _adam_step(self, train_batches, valid, metrics) -> dict:
         leaves = list(self.params.values())
+        logp, pi = self.objective(self.params, train_batches, valid, first_order=self.first_order)
+        old_logp, old_pi = logp.detach(), detach_distribution(pi)
+        loss = surrogate_loss(logp, old_logp, valid)
+        metrics["surrogate_before"] = loss.item()
         grads = torch.autograd.grad(loss, leaves, allow_unused=True)
         grads = [torch.zeros_like(p) if g is None else g for p, g in zip(leaves, grads)]
         metrics["grad_norm"] = flatten(grads).norm().item()
-        if not _finite(*grads):
-            return self._reject(metrics, "meta-gradient is not finite")
+        if not _finite(loss, *grads):
+            return self._reject(metrics, "surrogate loss or meta-gradient is not finite")
         backup = {n: p.detach().clone() for n, p in self.params.items()}
         self.optimizer.zero_grad(set_to_none=True)
         for p, g in zip(leaves, grads):

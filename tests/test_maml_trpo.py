@@ -1,0 +1,210 @@
+"""MAML-TRPO math against independent computations (hand formulas, explicit Hessians, finite differences)."""
+
+import math
+
+import pytest
+import torch
+from torch.distributions import Independent, Normal
+
+from rlmaml.core import flatten, named_params, unflatten
+from rlmaml.rl.maml_trpo import (
+    MetaLearner,
+    TaskBatch,
+    adapt_tasks,
+    detach_distribution,
+    log_probs,
+    mean_kl,
+    reinforce_loss,
+    surrogate_loss,
+)
+from rlmaml.rl.policies import GaussianMLPPolicy, stack_params, task_params
+
+
+def tiny_problem(seed=0, num_tasks=2, steps=6, obs_dim=2, act_dim=1, dtype=torch.float64):
+    torch.manual_seed(seed)
+    policy = GaussianMLPPolicy(obs_dim, act_dim, hidden_sizes=(3,), nonlinearity="tanh", init_log_std=-0.3).to(dtype)
+    theta = named_params(policy, detach=True)
+
+    def batch():
+        mask = torch.ones(num_tasks, steps, dtype=dtype)
+        mask[0, -2:] = 0  # task 0 terminated early
+        return TaskBatch(torch.randn(num_tasks, steps, obs_dim, dtype=dtype),
+                         torch.randn(num_tasks, steps, act_dim, dtype=dtype), mask,
+                         torch.randn(num_tasks, steps, dtype=dtype))
+
+    return policy, theta, batch(), batch(), batch()
+
+
+def test_surrogate_and_kl_match_hand_computation():
+    mask = torch.tensor([[1.0, 1.0, 0.0], [1.0, 0.0, 0.0]])
+    advantages = torch.tensor([[0.5, -1.0, 7.0], [2.0, 3.0, 4.0]])
+    batch = TaskBatch(torch.zeros(2, 3, 1), torch.zeros(2, 3, 1), mask, advantages)
+    logp = torch.tensor([[-1.0, -2.0, -3.0], [-0.5, -0.1, 0.0]])
+    old_logp = torch.tensor([[-1.2, -1.5, -3.0], [-0.7, -5.0, 1.0]])
+    # task 0: mean(e^{0.2}·0.5, e^{-0.5}·(−1)); task 1: e^{0.2}·2; masked steps ignored
+    t0 = (math.exp(0.2) * 0.5 + math.exp(-0.5) * -1.0) / 2
+    t1 = math.exp(0.2) * 2.0
+    assert surrogate_loss(logp, old_logp, batch).item() == pytest.approx(-(t0 + t1) / 2, rel=1e-6)
+
+    mu0, s0 = torch.tensor([[0.0, 1.0, 5.0], [0.3, 0.0, 0.0]]), torch.tensor(0.8)
+    mu1, s1 = torch.tensor([[0.5, 1.0, -5.0], [0.0, 9.0, 9.0]]), torch.tensor(1.1)
+    old_pi = Independent(Normal(mu0.unsqueeze(-1), s0.expand(2, 3, 1)), 1)
+    pi = Independent(Normal(mu1.unsqueeze(-1), s1.expand(2, 3, 1)), 1)
+
+    def kl(m0, m1):  # KL(N(m0, s0²) ‖ N(m1, s1²))
+        return math.log(1.1 / 0.8) + (0.8 ** 2 + (m0 - m1) ** 2) / (2 * 1.1 ** 2) - 0.5
+
+    expected = ((kl(0.0, 0.5) + kl(1.0, 1.0)) / 2 + kl(0.3, 0.0)) / 2
+    assert mean_kl(old_pi, pi, mask).item() == pytest.approx(expected, rel=1e-6)
+
+
+def test_inner_step_is_reinforce_per_task():
+    policy, theta, train, _, _ = tiny_problem()
+    fast = adapt_tasks(policy, theta, [train], fast_lr=0.3, first_order=True)
+    for t in range(2):
+        p_t = {n: p.detach().clone().requires_grad_() for n, p in theta.items()}
+        pi = policy.distribution(p_t, train.observations[t])
+        m = train.mask[t]
+        loss = -(pi.log_prob(train.actions[t]) * train.advantages[t] * m).sum() / m.sum()
+        grads = torch.autograd.grad(loss, list(p_t.values()))
+        for (name, p), g in zip(p_t.items(), grads):
+            torch.testing.assert_close(fast[name][t], p - 0.3 * g)
+
+
+def _kl_through_adaptation(learner, train_batches, valid, old_pi):
+    def kl_of(flat):
+        params = unflatten(flat, learner.params)
+        _, pi = learner.objective(params, train_batches, valid, first_order=learner.first_order)
+        return mean_kl(old_pi, pi, valid.mask)
+    return kl_of
+
+
+@pytest.mark.parametrize("first_order", [False, True])
+def test_fisher_vector_product_equals_explicit_hessian_of_kl_through_adaptation(first_order):
+    policy, theta, train, valid, _ = tiny_problem(seed=1)
+    learner = MetaLearner(policy, theta, fast_lr=0.5, first_order=first_order, cg_damping=0.0)
+    with torch.enable_grad():
+        _, _, fvp, _, old_pi = learner.natural_gradient_setup([train], valid)
+    flat = flatten(learner.params).detach()
+    hessian = torch.autograd.functional.hessian(_kl_through_adaptation(learner, [train], valid, old_pi), flat)
+    n = flat.numel()
+    products = torch.stack([fvp(torch.eye(n, dtype=flat.dtype)[i]) for i in range(n)], dim=1)
+    assert hessian.abs().max() > 1e-3  # a real, non-trivial curvature
+    torch.testing.assert_close(products, hessian, rtol=1e-7, atol=1e-9)
+    # damping adds λ·v
+    damped = MetaLearner(policy, theta, fast_lr=0.5, first_order=first_order, cg_damping=0.25)
+    _, _, fvp_damped, _, _ = damped.natural_gradient_setup([train], valid)
+    v = torch.randn(n, dtype=flat.dtype)
+    torch.testing.assert_close(fvp_damped(v), hessian @ v + 0.25 * v, rtol=1e-7, atol=1e-9)
+
+
+@pytest.mark.parametrize("num_inner_steps", [1, 2])
+def test_second_order_meta_gradient_matches_finite_differences(num_inner_steps):
+    policy, theta, train, valid, train2 = tiny_problem(seed=2)
+    train_batches = [train, train2][:num_inner_steps]
+    learner = MetaLearner(policy, theta, fast_lr=0.5, first_order=False)
+    _, g, _, old_logp, _ = learner.natural_gradient_setup(train_batches, valid)
+    flat = flatten(learner.params).detach()
+
+    def surrogate(vec):
+        with torch.enable_grad():
+            params = {n: p.requires_grad_() for n, p in unflatten(vec.clone(), learner.params).items()}
+            logp, _ = learner.objective(params, train_batches, valid, first_order=True)
+        return surrogate_loss(logp, old_logp, valid).item()
+
+    eps = 1e-6
+    fd = torch.tensor([(surrogate(flat + eps * e) - surrogate(flat - eps * e)) / (2 * eps)
+                       for e in torch.eye(flat.numel(), dtype=flat.dtype)], dtype=flat.dtype)
+    torch.testing.assert_close(g, fd, rtol=1e-5, atol=1e-8)
+    # the first-order approximation drops the (I − α∇²L) factor and is measurably different
+    fo = MetaLearner(policy, theta, fast_lr=0.5, first_order=True)
+    _, g_fo, _, _, _ = fo.natural_gradient_setup(train_batches, valid)
+    assert (g_fo - fd).norm() > 1e-3 * fd.norm()
+
+
+def test_accepted_step_improves_surrogate_within_trust_region():
+    policy, theta, train, valid, _ = tiny_problem(seed=3, steps=20)
+    learner = MetaLearner(policy, theta, fast_lr=0.1, max_kl=1e-3)
+    before = {n: p.detach().clone() for n, p in learner.params.items()}
+    metrics = learner.step([train], valid)
+    assert metrics["step_accepted"]
+    assert metrics["surrogate_after"] < metrics["surrogate_before"]
+    assert 0 < metrics["kl"] <= 1e-3
+    assert any(not torch.equal(before[n], p) for n, p in learner.params.items())
+    # the reported KL is the KL between the old and the new adapted policies, recomputed independently
+    old_pi = detach_distribution(learner.objective({n: p.clone().requires_grad_() for n, p in before.items()},
+                                                    [train], valid, first_order=True)[1])
+    fast = adapt_tasks(policy, {n: p.detach().requires_grad_() for n, p in learner.params.items()}, [train], 0.1, True)
+    _, new_pi = log_probs(policy, fast, valid)
+    assert mean_kl(old_pi, new_pi, valid.mask).item() == pytest.approx(metrics["kl"], rel=1e-6)
+
+
+class _FixedCandidates(MetaLearner):
+    """Line-search candidates with prescribed (surrogate − surrogate_before, KL)."""
+
+    def __init__(self, *args, delta_loss, kl, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.delta_loss, self.fixed_kl, self.calls = delta_loss, kl, 0
+
+    def evaluate_candidate(self, params, train_batches, valid, old_logp, old_pi):
+        self.calls += 1
+        loss, _ = super().evaluate_candidate(params, train_batches, valid, old_logp, old_pi)
+        return self.surrogate_before + self.delta_loss, self.fixed_kl
+
+    def natural_gradient_setup(self, train_batches, valid):
+        out = super().natural_gradient_setup(train_batches, valid)
+        self.surrogate_before = out[0].item()
+        return out
+
+
+@pytest.mark.parametrize("delta_loss,kl", [(-1.0, 0.02), (+1e-3, 0.0), (-1.0, float("nan"))])
+def test_line_search_rejection_leaves_theta_unchanged(delta_loss, kl):
+    policy, theta, train, valid, _ = tiny_problem(seed=4)
+    learner = _FixedCandidates(policy, theta, max_kl=0.01, ls_max_steps=4, delta_loss=delta_loss, kl=kl)
+    before = {n: p.detach().clone() for n, p in learner.params.items()}
+    metrics = learner.step([train], valid)
+    assert not metrics["step_accepted"]
+    assert metrics["line_search_steps"] == 4 and learner.calls == 4
+    for n, p in learner.params.items():
+        assert torch.equal(before[n], p)
+
+
+@pytest.mark.parametrize("where", ["train", "valid"])
+def test_nan_advantages_reject_the_step(where, caplog):
+    policy, theta, train, valid, _ = tiny_problem(seed=5)
+    bad = train if where == "train" else valid
+    bad.advantages[1, 2] = float("nan")
+    learner = MetaLearner(policy, theta)
+    before = {n: p.detach().clone() for n, p in learner.params.items()}
+    with caplog.at_level("WARNING"):
+        metrics = learner.step([train], valid)
+    assert not metrics["step_accepted"]
+    assert "not finite" in metrics["reject_reason"]
+    assert any("rejected" in r.message for r in caplog.records)
+    for n, p in learner.params.items():
+        assert torch.equal(before[n], p)
+
+
+def test_pretrained_trpo_without_adaptation_and_adam_option():
+    policy, theta, _, valid, _ = tiny_problem(seed=6, steps=20)
+    learner = MetaLearner(policy, theta, max_kl=1e-3)
+    metrics = learner.step([], valid)  # k = 0: TRPO on the sampled episodes of θ itself
+    assert metrics["step_accepted"] and metrics["surrogate_after"] < metrics["surrogate_before"]
+    adam = MetaLearner(policy, theta, meta_optimizer="adam", meta_lr=1e-2)
+    before = flatten(adam.params).detach().clone()
+    metrics = adam.step([valid], valid)
+    assert metrics["step_accepted"] and torch.isfinite(flatten(adam.params)).all()
+    assert not torch.equal(before, flatten(adam.params).detach())
+    restored = MetaLearner(policy, theta, meta_optimizer="adam", meta_lr=1e-2)
+    restored.load_state_dict(adam.state_dict())
+    torch.testing.assert_close(flatten(restored.params), flatten(adam.params))
+
+
+def test_reinforce_loss_gradient_sign_increases_likelihood_of_good_actions():
+    policy, theta, train, _, _ = tiny_problem(seed=7)
+    train.advantages.fill_(1.0)
+    fast = adapt_tasks(policy, theta, [train], fast_lr=0.05, first_order=True)
+    before = reinforce_loss(policy, stack_params(theta, 2), train)
+    after = reinforce_loss(policy, fast, train)
+    assert (after < before).all()
+    assert task_params(fast, 0)["log_std"].shape == (1,)

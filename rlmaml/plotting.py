@@ -42,6 +42,8 @@ PAPER_REFERENCE: dict[str, list[float]] = {
 _ENV_ALIASES = {"2dnavigation": "navigation2d", "point2d": "navigation2d", "navigation": "navigation2d",
                 "pointnavigation": "navigation2d", "2dnav": "navigation2d"}
 
+METRIC_LABELS = {"return": "average return per episode", "accuracy": "query accuracy",
+                 "mse": "query mean squared error"}
 METHOD_STYLE = {  # colour, marker
     "maml": ("tab:blue", "o"),
     "pretrained": ("tab:orange", "s"),
@@ -157,12 +159,43 @@ def load_run(path: str | Path, label: str | None = None) -> Run:
             run.evaluation = json.loads(eval_file.read_text())
         except json.JSONDecodeError:
             raise UserError(f"{str(eval_file)!r} is not valid JSON") from None
+        if isinstance(run.evaluation, dict) and not isinstance(run.evaluation.get("methods"), dict):
+            run.evaluation = supervised_evaluation(run.evaluation)
         if not isinstance(run.evaluation, dict) or not isinstance(run.evaluation.get("methods"), dict):
-            raise UserError(f"{str(eval_file)!r} has no 'methods' mapping; expected the output of rlmaml evaluate")
+            raise UserError(f"{str(eval_file)!r} has no 'methods' mapping; expected the output of rlmaml evaluate "
+                            "or rlmaml supervised")
     if run.kind is None and run.evaluation is None:
         raise UserError(f"{str(metrics_file)!r} has no returns_before/returns_after or query_loss/query_accuracy "
                         "records to plot")
     return run
+
+
+def supervised_evaluation(data: dict[str, Any]) -> dict[str, Any] | None:
+    """The eval.json of a supervised run (``accuracy_by_steps``/``ci95_by_steps`` or ``mse_by_steps``/
+    ``mse_ci95_by_steps``, keyed by the step count, with a ``pretrained`` block) in the RL layout
+    ``{"env", "grad_steps", "methods": {name: {"mean", "ci95"}}, "metric"}``; None when it is neither."""
+    for metric, mean_key, ci_key in (("accuracy", "accuracy_by_steps", "ci95_by_steps"),
+                                     ("mse", "mse_by_steps", "mse_ci95_by_steps")):
+        if isinstance(data.get(mean_key), dict):
+            break
+    else:
+        return None
+    steps = sorted(int(k) for k in data[mean_key])
+
+    def method(block):
+        return {"mean": [float(block[mean_key][str(k)]) for k in steps],
+                "ci95": [float(block.get(ci_key, {}).get(str(k), 0.0)) for k in steps]}
+
+    methods = {str(data.get("algorithm") or "maml"): method(data)}
+    if isinstance(data.get("pretrained"), dict) and isinstance(data["pretrained"].get(mean_key), dict):
+        methods["pretrained"] = method(data["pretrained"])
+    name = str(data.get("task") or "supervised")
+    if data.get("num_ways"):
+        name += f" {data['num_ways']}-way {data.get('num_shots', '?')}-shot"
+    elif data.get("num_shots"):
+        name += f" {data['num_shots']}-shot"
+    return {"env": name, "num_tasks": data.get("num_tasks"), "grad_steps": steps, "methods": methods,
+            "metric": metric}
 
 
 # ---------------------------------------------------------------------------------------------- aggregation
@@ -214,7 +247,41 @@ def _band_label(band: str, n: int) -> str:
 
 
 # ------------------------------------------------------------------------------------------------ figures
-def learning_curve_figure(runs: Sequence[Run], band: str = "minmax"):
+def moving_average(y: np.ndarray, window: int) -> np.ndarray:
+    """Trailing mean over the last ``window`` points (fewer at the start), ignoring NaNs."""
+    y = np.asarray(y, dtype=np.float64)
+    if window <= 1 or y.size == 0:
+        return y
+    valid = np.isfinite(y)
+    csum = np.concatenate([[0.0], np.cumsum(np.where(valid, y, 0.0))])
+    ccount = np.concatenate([[0], np.cumsum(valid)])
+    hi = np.arange(1, y.size + 1)
+    lo = np.maximum(0, hi - window)
+    count = ccount[hi] - ccount[lo]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(count > 0, (csum[hi] - csum[lo]) / np.maximum(count, 1), np.nan)
+
+
+def smoothing_window(smooth: int | None, length: int) -> int:
+    """``smooth`` points, or (None) about 1/40 of the curve."""
+    if smooth is None:
+        return max(1, int(round(length / 40)))
+    if smooth < 1:
+        raise UserError(f"--smooth must be a positive number of points, got {smooth}")
+    return int(smooth)
+
+
+def _draw(ax, x, mean, lo, hi, window, color, style, label, members, alpha):
+    """Mean (smoothed by ``window``; raw mean faint behind it) and the band over runs."""
+    if window > 1:
+        ax.plot(x, mean, style, color=color, lw=0.7, alpha=0.25)
+    ax.plot(x, moving_average(mean, window), style, color=color, lw=1.8, label=label)
+    if members > 1:
+        ax.fill_between(x, moving_average(lo, window), moving_average(hi, window), color=color,
+                        alpha=alpha, lw=0)
+
+
+def learning_curve_figure(runs: Sequence[Run], band: str = "minmax", smooth: int | None = 1):
     """Average return per episode before (dashed) and after (solid) adaptation against environment steps."""
     runs = [r for r in runs if r.kind == "rl"]
     if not runs:
@@ -237,9 +304,8 @@ def learning_curve_figure(runs: Sequence[Run], band: str = "minmax"):
                     continue
                 phase = "no adaptation"
             mean, lo, hi = aggregate([_series(m.metrics, key) for m in members], band)
-            ax.plot(x, mean, style, color=color, lw=1.8, label=f"{label}: {phase}{suffix}")
-            if len(members) > 1:
-                ax.fill_between(x, lo, hi, color=color, alpha=0.18 if style == "-" else 0.08, lw=0)
+            _draw(ax, x, mean, lo, hi, smoothing_window(smooth, len(x)), color, style, f"{label}: {phase}{suffix}",
+                  len(members), 0.18 if style == "-" else 0.08)
     titles = sorted({r.title for r in runs})
     ax.set_title(f"{', '.join(titles)}: meta-training")
     ax.set_xlabel("environment steps" if x_is_steps else "meta-batch")
@@ -251,7 +317,7 @@ def learning_curve_figure(runs: Sequence[Run], band: str = "minmax"):
     return fig
 
 
-def supervised_curve_figure(runs: Sequence[Run], band: str = "minmax"):
+def supervised_curve_figure(runs: Sequence[Run], band: str = "minmax", smooth: int | None = None):
     """Query loss (and query accuracy when logged) against meta-iterations."""
     runs = [r for r in runs if r.kind == "supervised"]
     if not runs:
@@ -266,9 +332,8 @@ def supervised_curve_figure(runs: Sequence[Run], band: str = "minmax"):
                 continue
             x, _, _ = aggregate([_series(m.metrics, "iteration") for m in members], "minmax")
             mean, lo, hi = aggregate([_series(m.metrics, key) for m in members], band)
-            ax.plot(x, mean, "-", color=color, lw=1.6, label=f"{label}{_band_label(band, len(members))}")
-            if len(members) > 1:
-                ax.fill_between(x, lo, hi, color=color, alpha=0.2, lw=0)
+            _draw(ax, x, mean, lo, hi, smoothing_window(smooth, len(x)), color, "-",
+                  f"{label}{_band_label(band, len(members))}", len(members), 0.2)
         ax.set_xlabel("meta-iteration")
         ax.set_ylabel("query loss" if key == "query_loss" else "query accuracy")
         if key == "query_loss" and _all_positive(runs, key):
@@ -282,8 +347,8 @@ def supervised_curve_figure(runs: Sequence[Run], band: str = "minmax"):
 
 def _all_positive(runs: Sequence[Run], key: str) -> bool:
     values = np.concatenate([_series(r.metrics, key) for r in runs])
-    values = values[np.isfinite(values)]
-    return values.size > 0 and bool((values > 0).all())
+    values = values[np.isfinite(values)]  # log scale only when positive and spanning more than a decade
+    return values.size > 0 and bool((values > 0).all()) and values.max() > 10 * values.min()
 
 
 def adaptation_figure(evaluation: dict[str, Any], reference: str | None = None, title: str | None = None):
@@ -298,7 +363,7 @@ def adaptation_figure(evaluation: dict[str, Any], reference: str | None = None, 
     env = evaluation.get("env")
     steps = list(evaluation.get("grad_steps") or range(max(len(m.get("mean", [])) for m in methods.values())))
     fig, (ax,) = _new_figure()
-    x_max = max(steps) if steps else 0
+    ticks = {int(k) for k in steps}
     palette = iter(_colors(len(methods) + 4)[4:])
     for name, result in methods.items():
         mean = np.asarray(result.get("mean", []), dtype=np.float64).reshape(-1)
@@ -322,14 +387,14 @@ def adaptation_figure(evaluation: dict[str, Any], reference: str | None = None, 
         if ref is not None:
             xr = np.arange(len(ref), dtype=np.float64)
             ax.plot(xr, ref, ls="none", marker="*", ms=12, color="black", label="MAML, paper (Finn et al. 2017)")
-            x_max = max(x_max, len(ref) - 1)
+            ticks |= set(range(len(ref)))
     elif reference is not None:
         raise UserError(f"--reference {reference!r} is not allowed; allowed: paper")
     n = evaluation.get("num_tasks")
     ax.set_title(title or f"{env or 'evaluation'}: adaptation to new tasks" + (f" ({n} tasks)" if n else ""))
     ax.set_xlabel("number of gradient steps")
-    ax.set_ylabel("average return per episode")
-    ax.set_xticks(range(0, int(x_max) + 1))
+    ax.set_ylabel(METRIC_LABELS.get(evaluation.get("metric", "return"), str(evaluation.get("metric"))))
+    ax.set_xticks(sorted(ticks) or [0])
     ax.grid(alpha=0.3)
     ax.legend(fontsize=9, loc="best")
     return fig
@@ -369,7 +434,8 @@ PLOT_KINDS = ("learning", "supervised", "adaptation")
 
 
 def plot_runs(run_dirs: Sequence[str | Path], out: str | Path | None = None, labels: Sequence[str] | None = None,
-              band: str = "minmax", reference: str | None = None, only: str | None = None) -> list[Path]:
+              band: str = "minmax", reference: str | None = None, only: str | None = None,
+              smooth: int | None = None) -> list[Path]:
     """Make every plot the run directories support (or ``only`` one kind: learning, supervised,
     adaptation); returns the PNG paths written.
 
@@ -389,9 +455,9 @@ def plot_runs(run_dirs: Sequence[str | Path], out: str | Path | None = None, lab
 
     figures: list[tuple[str, Any]] = []
     if only in (None, "learning") and (any(r.kind == "rl" for r in runs) or only):
-        figures.append(("learning_curve", learning_curve_figure(runs, band)))
+        figures.append(("learning_curve", learning_curve_figure(runs, band, smooth)))
     if only in (None, "supervised") and (any(r.kind == "supervised" for r in runs) or only):
-        figures.append(("supervised_curve", supervised_curve_figure(runs, band)))
+        figures.append(("supervised_curve", supervised_curve_figure(runs, band, smooth)))
     evaluated = [r for r in runs if r.evaluation is not None] if only in (None, "adaptation") else []
     if only == "adaptation" and not evaluated:
         raise UserError("no eval.json among the run directories; run rlmaml evaluate first")
@@ -426,11 +492,13 @@ def add_arguments(parser) -> None:
                         help="spread shown around the mean of runs sharing a label (default: minmax)")
     parser.add_argument("--reference", choices=("paper",), default=None,
                         help="add the MAML paper's reported returns to adaptation curves")
+    parser.add_argument("--smooth", type=int, default=None, metavar="N",
+                        help="moving average over N logged points (default: about 1/40 of the curve; 1 = raw)")
     parser.add_argument("--only", choices=PLOT_KINDS, default=None,
                         help="make only this kind of plot (default: every kind the runs support)")
 
 
 def run(args) -> int:
-    for path in plot_runs(args.run_dirs, args.out, args.labels, args.band, args.reference, args.only):
+    for path in plot_runs(args.run_dirs, args.out, args.labels, args.band, args.reference, args.only, args.smooth):
         print(path)
     return 0

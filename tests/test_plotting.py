@@ -75,7 +75,7 @@ def test_learning_curve_aggregates_seeds_into_one_labelled_mean(tmp_path):
     assert ax.get_ylabel() == "average return per episode"
     assert "Navigation2D" in ax.get_title()
     assert any("nav: after adaptation (mean of 3" in t for t in texts)
-    after = next(line for line in ax.get_lines() if "after" in line.get_label())
+    after = next(line for line in ax.get_lines() if "after" in line.get_label())  # smooth=1: raw means
     np.testing.assert_allclose(after.get_xdata(), [1000, 2000, 3000, 4000, 5000, 6000])
     np.testing.assert_allclose(after.get_ydata(), -20.0 + np.arange(6) + 2.0)  # mean of offsets 0, 2, 4
 
@@ -175,3 +175,34 @@ def test_runs_without_inner_steps_draw_one_curve(tmp_path):
     fig = learning_curve_figure([load_run(maml), load_run(d)])
     labels = [line.get_label() for line in fig.axes[0].get_lines()]
     assert labels == ["maml: after adaptation", "maml: before adaptation", "pretrained: no adaptation"]
+
+
+def test_moving_average_against_hand_values():
+    from rlmaml.plotting import moving_average, smoothing_window
+
+    np.testing.assert_allclose(moving_average(np.array([1.0, 3.0, 5.0, 7.0]), 2), [1.0, 2.0, 4.0, 6.0])
+    np.testing.assert_allclose(moving_average(np.array([1.0, np.nan, 5.0]), 3), [1.0, 1.0, 3.0])
+    assert smoothing_window(None, 400) == 10 and smoothing_window(None, 10) == 1 and smoothing_window(3, 10) == 3
+    with pytest.raises(UserError, match="--smooth must be a positive"):
+        smoothing_window(0, 10)
+
+
+def test_supervised_eval_json_becomes_an_adaptation_curve(tmp_path):
+    d = tmp_path / "sinusoid"
+    d.mkdir()
+    (d / "eval.json").write_text(json.dumps({
+        "task": "sinusoid", "algorithm": "maml", "num_tasks": 600, "num_shots": 10, "eval_steps": [0, 1, 10],
+        "mse_by_steps": {"0": 3.0, "1": 2.0, "10": 1.2}, "mse_ci95_by_steps": {"0": 0.2, "1": 0.1, "10": 0.1},
+        "pretrained": {"mse_by_steps": {"0": 3.1, "1": 2.7, "10": 2.2},
+                       "mse_ci95_by_steps": {"0": 0.2, "1": 0.2, "10": 0.2}}}))
+    run = load_run(d)
+    assert run.evaluation["grad_steps"] == [0, 1, 10] and run.evaluation["metric"] == "mse"
+    fig = adaptation_figure(run.evaluation)
+    (ax,) = fig.axes
+    assert ax.get_ylabel() == "query mean squared error" and "sinusoid 10-shot" in ax.get_title()
+    assert list(ax.get_xticks()) == [0, 1, 10]
+    maml = next(line for line in ax.get_lines() if line.get_label() == "MAML")
+    np.testing.assert_allclose(maml.get_ydata(), [3.0, 2.0, 1.2])
+    (d / "eval.json").write_text(json.dumps({"task": "omniglot"}))
+    with pytest.raises(UserError, match="no 'methods' mapping"):
+        load_run(d)

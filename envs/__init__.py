@@ -72,7 +72,8 @@ def make_batched(env_id: str, num_envs: int, *, device="cpu", num_threads: int |
     if factory is not None:
         return factory(num_envs, device=device, oracle=oracle, num_threads=num_threads, **kwargs)
     vectorization = "async" if engine == "async" else "sync"
-    return GymVectorBatchedEnv(env_id, num_envs, device=device, oracle=oracle, vectorization=vectorization, **kwargs)
+    return GymVectorBatchedEnv(env_id, num_envs, device=device, oracle=oracle, vectorization=vectorization,
+                               num_threads=num_threads, **kwargs)
 
 
 __all__ = ["make_batched", "BatchedEnv", "GymVectorBatchedEnv", "ENV_IDS"]

@@ -64,6 +64,8 @@ class BatchedEnv:
         tasks = list(tasks)
         if len(tasks) != self.num_envs:
             raise UserError(f"set_tasks needs one task per env copy: got {len(tasks)} tasks for num_envs={self.num_envs}")
+        if self.tasks is not None and tasks == self.tasks:
+            return
         self._apply_tasks(tasks)
         self.tasks = tasks
         if self.oracle:
@@ -120,7 +122,8 @@ class GymVectorBatchedEnv(BatchedEnv):
     """
 
     def __init__(self, env_id: str, num_envs: int, *, device="cpu", oracle: bool = False,
-                 vectorization: str = "sync", max_episode_steps: int | None = None, **env_kwargs) -> None:
+                 vectorization: str = "sync", max_episode_steps: int | None = None, num_threads: int | None = None,
+                 record_state: bool = False, **env_kwargs) -> None:
         super().__init__()
         if vectorization not in ("sync", "async"):
             raise UserError(f"vectorization must be one of ['sync', 'async'], got {vectorization!r}")

@@ -113,13 +113,13 @@ class BatchedNavigation2D(BatchedEnv):
 
     env_id = "rlmaml/Navigation2D-v0"
 
-    def __init__(self, num_envs: int, *, device="cpu", oracle: bool = False, max_episode_steps: int = 100,
-                 num_threads: int | None = None) -> None:
+    def __init__(self, num_envs: int, *, device="cpu", oracle: bool = False, max_episode_steps: int | None = None,
+                 num_threads: int | None = None, record_state: bool = False) -> None:
         super().__init__()
         self.num_envs = int(num_envs)
         self.device = torch.device(device)
         self.oracle = bool(oracle)
-        self.max_episode_steps = int(max_episode_steps)
+        self.max_episode_steps = int(max_episode_steps or 100)
         self.observation_dim = 2 + (2 if self.oracle else 0)
         self.action_dim = 2
         self.action_low = np.full(2, -MAX_STEP)

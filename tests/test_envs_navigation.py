@@ -127,3 +127,20 @@ def test_generic_vector_path_matches_native():
     ep_g = rollout(generic, lambda o: actions[0].view(2, 1, 2), tasks, 1, 1)
     torch.testing.assert_close(ep_n.rewards, ep_g.rewards)
     generic.close()
+
+
+@pytest.mark.parametrize("engine", ["sync", "native"])
+def test_generic_and_native_paths_agree_through_termination(engine):
+    tasks = [{"goal": [0.25, 0.0]}, {"goal": [-0.4, 0.4]}]
+    env = make_batched(ENV_ID, 2, engine=engine, record_state=True, max_episode_steps=10)
+    assert env.max_episode_steps == 10
+
+    def go_to_first_goal(obs):
+        return (torch.tensor([0.25, 0.0]) - obs).clamp(-0.1, 0.1)
+
+    ep = rollout(env, go_to_first_goal, tasks, episodes_per_task=1)
+    assert ep.rewards.shape == (10, 2, 1)
+    assert ep.mask[:, 0, 0].tolist() == [1, 1, 1] + [0] * 7     # the copy keeps (auto)stepping, masked out
+    assert torch.all(ep.mask[:, 1] == 1)
+    torch.testing.assert_close(ep.returns[0, 0], torch.tensor(-0.2), atol=1e-6, rtol=0)
+    env.close()

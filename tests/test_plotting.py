@@ -201,8 +201,8 @@ def test_supervised_eval_json_becomes_an_adaptation_curve(tmp_path):
     (ax,) = fig.axes
     assert ax.get_ylabel() == "query mean squared error" and "sinusoid 10-shot" in ax.get_title()
     assert list(ax.get_xticks()) == [0, 1, 10]
-    maml = next(line for line in ax.get_lines() if line.get_label() == "MAML")
-    np.testing.assert_allclose(maml.get_ydata(), [3.0, 2.0, 1.2])
+    maml = next(c for c in ax.containers if c.get_label() == "MAML")  # the errorbar of the MAML method
+    np.testing.assert_allclose(maml.lines[0].get_ydata(), [3.0, 2.0, 1.2])
     (d / "eval.json").write_text(json.dumps({"task": "omniglot"}))
     with pytest.raises(UserError, match="no 'methods' mapping"):
         load_run(d)

@@ -325,8 +325,9 @@ class MujocoReplay:
         self.camera.elevation = cam["elevation"]
         self.camera.azimuth = cam["azimuth"]
 
-    def frame(self, qpos: np.ndarray, qvel: np.ndarray | None = None) -> np.ndarray:
-        """One frame of the state ``(qpos, qvel)``."""
+    def frame(self, qpos: np.ndarray, qvel: np.ndarray | None = None,
+              markers: Sequence[np.ndarray] = ()) -> np.ndarray:
+        """One frame of the state ``(qpos, qvel)``; ``markers``: world positions drawn as red spheres (goals)."""
         import mujoco
 
         self.data.qpos[:] = qpos
@@ -334,9 +335,18 @@ class MujocoReplay:
             self.data.qvel[:] = qvel
         mujoco.mj_forward(self.model, self.data)
         self.renderer.update_scene(self.data, camera=self.camera)
+        scene = self.renderer.scene
+        for position in markers:
+            if scene.ngeom >= scene.maxgeom:
+                break
+            mujoco.mjv_initGeom(scene.geoms[scene.ngeom], mujoco.mjtGeom.mjGEOM_SPHERE, np.array([0.15, 0.0, 0.0]),
+                                np.asarray(position, dtype=np.float64), np.eye(3).reshape(-1),
+                                np.array([0.9, 0.1, 0.1, 0.9], dtype=np.float32))
+            scene.ngeom += 1
         return self.renderer.render().copy()
 
-    def frames(self, qpos: np.ndarray, qvel: np.ndarray | None = None) -> list[np.ndarray]:
+    def frames(self, qpos: np.ndarray, qvel: np.ndarray | None = None,
+               markers: Sequence[np.ndarray] = ()) -> list[np.ndarray]:
         """Frames of a recorded trajectory ``qpos [H, nq]`` (``qvel [H, nv]`` optional)."""
         qpos = np.asarray(qpos, dtype=np.float64)
         if qpos.ndim != 2 or qpos.shape[1] != self.model.nq:
@@ -345,7 +355,7 @@ class MujocoReplay:
             qvel = np.asarray(qvel, dtype=np.float64)
             if qvel.shape != (qpos.shape[0], self.model.nv):
                 qvel = None  # velocities do not change the picture; ignore a mismatched recording
-        return [self.frame(qpos[t], None if qvel is None else qvel[t]) for t in range(qpos.shape[0])]
+        return [self.frame(qpos[t], None if qvel is None else qvel[t], markers) for t in range(qpos.shape[0])]
 
     def close(self) -> None:
         self.renderer.close()
@@ -373,8 +383,10 @@ def mujoco_phase_frames(replay: MujocoReplay, episodes, task: Mapping[str, Any],
     rewards = _np(episodes.rewards[:, task_index, episode_index]) * mask
     cum_return = np.cumsum(rewards)
     mean_v = _running_mean(velocity, mask) if velocity is not None else None
+    goal = task_goal(task)
+    markers = [np.array([goal[0], goal[1], 0.15])] if goal is not None and goal.size >= 2 else []
     frames = []
-    for t, image in enumerate(replay.frames(qpos, qvel)):
+    for t, image in enumerate(replay.frames(qpos, qvel, markers)):
         lines = [describe_task(task), f"phase: {phase_name(phase)}   t = {t + 1}/{len(qpos)}"]
         if mean_v is not None:
             lines.append(f"measured v = {mean_v[t]:+.2f} m/s (mean so far)")

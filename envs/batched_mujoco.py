@@ -9,16 +9,15 @@ Ant also needs the external contact forces ``cfrc_ext`` (observation and contact
 computes in ``mj_rnePostConstraint`` and ``mujoco.rollout`` does not return, and the torso position the
 v5 env reads after ``mj_step``. The Ant model integrates with RK4, so both belong to the last Runge-Kutta
 stage of the last substep, which no returned state reproduces. The engine therefore runs the first
-``frame_skip - 1`` substeps of every copy in the one native ``rollout`` call and the last substep per copy
-(``mj_setState``, ``mj_step``, ``mj_rnePostConstraint``, split over a thread pool; MuJoCo releases the GIL),
-exactly as the single env does. The physics work is the same; the per-copy loop adds Python overhead,
-measured by ``rlmaml bench rollouts``.
+``frame_skip - 1`` substeps of every copy in the one native ``rollout`` call (all cores) and the last substep
+per copy (``mj_setState``, ``mj_step``, ``mj_rnePostConstraint``, exactly as the single env does). The physics
+work is the same as the single env's, but that last fifth runs on one core (the MuJoCo Python calls hold the
+GIL, so threads do not help); ``rlmaml bench rollouts`` measures the cost against the pure-rollout limit.
 """
 
 from __future__ import annotations
 
 import os
-from concurrent.futures import ThreadPoolExecutor
 
 import gymnasium as gym
 import mujoco
@@ -61,7 +60,6 @@ class BatchedMujocoEnv(BatchedEnv):
         nthread = max(1, self.num_threads)
         self._datas = [mujoco.MjData(self.model) for _ in range(nthread)]
         self._pool = mujoco.rollout.Rollout(nthread=self.num_threads if self.num_threads > 1 else 0)
-        self._contact_pool = ThreadPoolExecutor(nthread) if (nthread > 1 and self.family.needs_contact_forces) else None
 
         m = self.model
         self.nq, self.nv, self.nu = m.nq, m.nv, m.nu
@@ -156,27 +154,17 @@ class BatchedMujocoEnv(BatchedEnv):
         dims = self.family.position_dims
         body = self.single._main_body if hasattr(self.single, "_main_body") else 1
 
-        def work(index, lo, hi):
-            d = self._datas[index]
-            for k in range(lo, hi):
-                mujoco.mj_setState(m, d, states[k], FULLPHYSICS)
-                d.ctrl[:] = controls[k]
-                d.qacc_warmstart[:] = self._warmstart[k]
-                mujoco.mj_step(m, d)
-                mujoco.mj_rnePostConstraint(m, d)
-                mujoco.mj_getState(m, d, self._next[k], FULLPHYSICS)
-                self._cfrc[k] = d.cfrc_ext
-                self._xpos[k] = d.xpos[body, :dims]
-                self._warmstart[k] = d.qacc_warmstart
-
-        N = self.num_envs
-        if self._contact_pool is None:
-            work(0, 0, N)
-            return
-        bounds = np.linspace(0, N, len(self._datas) + 1).astype(int)
-        futures = [self._contact_pool.submit(work, i, bounds[i], bounds[i + 1]) for i in range(len(self._datas))]
-        for f in futures:
-            f.result()
+        d = self._datas[0]
+        for k in range(self.num_envs):
+            mujoco.mj_setState(m, d, states[k], FULLPHYSICS)
+            d.ctrl[:] = controls[k]
+            d.qacc_warmstart[:] = self._warmstart[k]
+            mujoco.mj_step(m, d)
+            mujoco.mj_rnePostConstraint(m, d)
+            mujoco.mj_getState(m, d, self._next[k], FULLPHYSICS)
+            self._cfrc[k] = d.cfrc_ext
+            self._xpos[k] = d.xpos[body, :dims]
+            self._warmstart[k] = d.qacc_warmstart
 
     def physics_step(self, controls: np.ndarray, nstep: int | None = None) -> np.ndarray:
         """Advance every copy by ``nstep`` (default ``frame_skip``) substeps under ``controls [N, nu]`` in one
@@ -223,7 +211,4 @@ class BatchedMujocoEnv(BatchedEnv):
     def close(self):
         if self._pool is not None and self._pool.rollout_ is not None:
             self._pool.close()
-        if self._contact_pool is not None:
-            self._contact_pool.shutdown(wait=True)
-            self._contact_pool = None
         self.single.close()

@@ -11,7 +11,8 @@ eval.json reports mean_t R_j(t) and the 95% confidence half-width 1.96·std_t/�
 Public API (used by ``--compare``/``--render`` style extensions):
 
 * :func:`load_run` ``(run_dir) -> (config, policy, params)``
-* :func:`adaptation_returns` ``(policy, params, config, tasks, grad_steps, seed, device, oracle) -> (returns, episodes)``
+* :func:`adaptation_returns` ``(policy, params, config, tasks, grad_steps, seed, device, oracle,
+  episodes_per_task, record_state) -> (returns, episodes)``
 * :func:`summarize` ``(returns) -> {"mean": [...], "ci95": [...]}``
 * :func:`held_out_tasks` ``(config, num_tasks, seed) -> list[dict]``
 """
@@ -67,14 +68,15 @@ def held_out_tasks(config: TrainConfig, num_tasks: int, seed: int) -> list[dict]
 
 def adaptation_returns(policy, params, config: TrainConfig, tasks: list[dict], grad_steps: int, seed: int,
                        device: str | torch.device = "cpu", oracle: bool = False,
-                       episodes_per_task: int | None = None):
+                       episodes_per_task: int | None = None, record_state: bool = False):
     """Returns after 0..``grad_steps`` inner REINFORCE steps from θ = ``params`` on every task.
 
     Returns ``(returns, episodes)``: ``returns`` is a float tensor ``[grad_steps + 1, num_tasks]``
     (mean undiscounted return over ``episodes_per_task`` episodes, default the config's), and
     ``episodes[j]`` the :class:`~rlmaml.rl.episodes.Episodes` sampled in phase j. Rollout seeds depend
     only on ``seed`` and j, so different policies are evaluated on identical tasks and env resets.
-    ``oracle=True`` builds the env with the task parameters appended to the observation.
+    ``oracle=True`` builds the env with the task parameters appended to the observation;
+    ``record_state=True`` makes MuJoCo envs record ``qpos``/``qvel`` in the episode infos (for rendering).
     """
     from rlmaml.envs import make_batched
 
@@ -85,7 +87,8 @@ def adaptation_returns(policy, params, config: TrainConfig, tasks: list[dict], g
     device = torch.device(device)
     episodes_per_task = episodes_per_task or config.episodes_per_task
     env = make_batched(config.env, len(tasks) * episodes_per_task, device="cpu",
-                       num_threads=config.num_threads or None, oracle=oracle, max_episode_steps=config.horizon)
+                       num_threads=config.num_threads or None, oracle=oracle, max_episode_steps=config.horizon,
+                       **({"record_state": True} if record_state else {}))
     seeds = batch_seeds(seed + EVAL_SEED_OFFSET, 0, grad_steps + 1)
     current = stack_params({n: p.detach().to(device) for n, p in params.items()}, len(tasks))
     returns, phases = [], []

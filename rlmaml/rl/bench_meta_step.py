@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import time
 
@@ -69,6 +70,7 @@ def run(args) -> int:
     policy = make_policy(cfg, env).to(device)
     learner = make_learner(cfg, policy, dict(policy.named_parameters()))
     k = cfg.inner_steps
+    load_before = os.getloadavg()[0]
     sample_times, update_times, accepted = [], [], []
     for b in range(args.batches + 1):
         seeds = batch_seeds(cfg.seed, b, k + 2)
@@ -97,6 +99,8 @@ def run(args) -> int:
         "cg_iters": cfg.cg_iters,
         "device": str(device),
         "torch_threads": torch.get_num_threads(),
+        "cpu_count": os.cpu_count(),
+        "load_average_before_after": [round(load_before, 2), round(os.getloadavg()[0], 2)],
         "batches": args.batches,
         "sample_seconds": statistics.median(sample_times),
         "update_seconds": statistics.median(update_times),

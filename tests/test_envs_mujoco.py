@@ -2,6 +2,8 @@
 and identical trajectories of the batched ``mujoco.rollout`` engine and the single Gymnasium env."""
 
 import os
+import subprocess
+import sys
 
 import gymnasium as gym
 import mujoco
@@ -171,13 +173,19 @@ def test_generic_vector_path_for_mujoco():
     env.close()
 
 
-@pytest.mark.skipif(os.environ.get("MUJOCO_GL") not in ("egl", "osmesa"), reason="needs MUJOCO_GL=egl/osmesa")
 def test_rgb_array_render():
-    env = gym.make("rlmaml/AntVel-v0", render_mode="rgb_array", width=64, height=48)
-    env.reset(seed=0)
-    frame = env.render()
-    assert frame.shape == (48, 64, 3) and frame.dtype == np.uint8 and frame.std() > 0
-    env.close()
+    """Offscreen rendering needs MUJOCO_GL before mujoco is imported, so it runs in a fresh interpreter."""
+    code = (
+        "import gymnasium as gym, numpy as np, rlmaml\n"
+        "env = gym.make('rlmaml/AntVel-v0', render_mode='rgb_array', width=64, height=48)\n"
+        "env.reset(seed=0)\n"
+        "frame = env.render()\n"
+        "assert frame.shape == (48, 64, 3) and frame.dtype == np.uint8 and frame.std() > 0, frame.shape\n"
+        "print('ok')\n"
+    )
+    env = dict(os.environ, MUJOCO_GL=os.environ.get("MUJOCO_GL") or "egl")
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and "ok" in proc.stdout, proc.stderr[-2000:]
 
 
 def test_rollout_seeding_reproducible_mujoco():

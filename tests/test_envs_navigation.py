@@ -129,7 +129,7 @@ def test_generic_vector_path_matches_native():
     generic.close()
 
 
-@pytest.mark.parametrize("engine", ["sync", "native"])
+@pytest.mark.parametrize("engine", ["sync", "async", "native"])
 def test_generic_and_native_paths_agree_through_termination(engine):
     tasks = [{"goal": [0.25, 0.0]}, {"goal": [-0.4, 0.4]}]
     env = make_batched(ENV_ID, 2, engine=engine, record_state=True, max_episode_steps=10)

@@ -11,6 +11,7 @@ atomic ``checkpoint.pt`` every ``checkpoint_every`` iterations and at exit (θ, 
 optimizer states, RNG states, iteration), and at the end ``eval.json`` plus
 ``learning_curve.png`` (see :mod:`rlmaml.supervised.evaluate`).
 
+SIGTERM (or Ctrl-C) stops training after the current iteration with a final checkpoint.
 ``--resume`` continues a run exactly where its checkpoint left off (``num_iterations=N`` may
 extend it). ``--evaluate-only`` (re-)evaluates the checkpoint in DIR (or SOURCE when it is a
 run directory) on ``eval_tasks`` held-out tasks and rewrites ``eval.json``.
@@ -56,6 +57,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", dest="progress", action="store_false", help="hide progress bars")
     parser.add_argument("--no-eval", dest="final_eval", action="store_false",
                         help="skip the evaluation at the end of training")
+    _allow_intermixed(parser)
+
+
+def _allow_intermixed(parser: argparse.ArgumentParser) -> None:
+    """Let key=value overrides follow options (``sinusoid --out DIR seed=3``): this parser, also
+    when it is a sub-command, parses with ``parse_known_intermixed_args``."""
+    plain = parser.parse_known_args
+
+    def parse_known_args(args=None, namespace=None):
+        parser.parse_known_args = plain  # the intermixed parser calls the plain one internally
+        try:
+            return parser.parse_known_intermixed_args(args, namespace)
+        finally:
+            parser.parse_known_args = parse_known_args
+
+    parser.parse_known_args = parse_known_args
 
 
 def _split_source(args) -> tuple[str | None, list[str]]:
@@ -172,15 +189,24 @@ def pretrained_update(pretrained, batch) -> float:
     return float(loss.detach())
 
 
-def _terminate_as_interrupt():
-    """Make SIGTERM raise KeyboardInterrupt (so the final checkpoint is written); returns the old handler."""
-    if threading.current_thread() is not threading.main_thread():
-        return None
+class _StopRequest:
+    """SIGTERM sets ``requested``; the loop stops at the next iteration boundary and checkpoints."""
 
-    def handler(signum, frame):
-        raise KeyboardInterrupt
+    def __init__(self):
+        self.requested = False
+        self.previous = None
 
-    return signal.signal(signal.SIGTERM, handler)
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            self.previous = signal.signal(signal.SIGTERM, self._handle)
+        return self
+
+    def _handle(self, signum, frame):
+        self.requested = True
+
+    def __exit__(self, *exc):
+        if self.previous is not None:
+            signal.signal(signal.SIGTERM, self.previous)
 
 
 def train(cfg: SupervisedConfig, out: str | Path, resume: bool = False, progress: bool = True,
@@ -211,10 +237,10 @@ def train(cfg: SupervisedConfig, out: str | Path, resume: bool = False, progress
                        desc=f"meta-train {cfg.task}")
     iteration = start
     snapshot = (rng.bit_generator.state, rng_state())
-    previous_handler = _terminate_as_interrupt()
+    stop = _StopRequest()
     try:
-        with logger:
-            while iteration < cfg.num_iterations:
+        with logger, stop:
+            while iteration < cfg.num_iterations and not stop.requested:
                 snapshot = (rng.bit_generator.state, rng_state())
                 tic = time.perf_counter()
                 batch = tasks.sample(rng, cfg.meta_batch_size, "train")
@@ -237,8 +263,6 @@ def train(cfg: SupervisedConfig, out: str | Path, resume: bool = False, progress
         rng.bit_generator.state, global_state = snapshot
         set_rng_state(global_state)
         checkpoint(iteration)
-        if previous_handler is not None:
-            signal.signal(signal.SIGTERM, previous_handler)
     if final_eval and iteration >= cfg.num_iterations:
         from .evaluate import evaluate_run, plot_learning_curve
 

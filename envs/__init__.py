@@ -76,4 +76,4 @@ def make_batched(env_id: str, num_envs: int, *, device="cpu", num_threads: int |
                                num_threads=num_threads, **kwargs)
 
 
-__all__ = ["make_batched", "BatchedEnv", "GymVectorBatchedEnv", "ENV_IDS"]
+__all__ = ["ENV_IDS", "BatchedEnv", "GymVectorBatchedEnv", "make_batched"]

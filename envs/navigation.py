@@ -29,7 +29,7 @@ SUCCESS_RADIUS = 0.01
 class Navigation2DEnv(TaskEnvMixin, gym.Env):
     """Point-mass navigation to a goal; task ``{"goal": [x, y]}``."""
 
-    metadata = {"render_modes": ["rgb_array"], "render_fps": 20}
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 20}  # noqa: RUF012 (gymnasium convention)
     task_keys = ("goal",)
 
     def __init__(self, render_mode: str | None = None, task: dict | None = None, image_size: int = 256):

@@ -6,14 +6,13 @@ import subprocess
 import sys
 
 import gymnasium as gym
-import mujoco
 import numpy as np
 import pytest
 import torch
 from gymnasium.utils.env_checker import check_env
+from rlmaml.envs import make_batched
 
 import rlmaml  # noqa: F401
-from rlmaml.envs import make_batched
 from rlmaml.errors import UserError
 
 FAMILIES = ["rlmaml/HalfCheetahVel-v0", "rlmaml/HalfCheetahDir-v0", "rlmaml/AntVel-v0", "rlmaml/AntDir-v0",
@@ -82,7 +81,7 @@ def test_ant_rewards_by_hand(env_id, task):
     for _ in range(10):     # let the legs touch the floor so that contact forces are non-zero
         env.step(action)
     torso_before = env.data.xpos[1, :2].copy()
-    obs, reward, terminated, _, info = env.step(action)
+    obs, reward, terminated, _, _info = env.step(action)
     torso = env.data.xpos[1, :2].copy()
     v = (torso - torso_before) / 0.05
     cfrc = env.data.cfrc_ext
@@ -167,7 +166,7 @@ def test_generic_vector_path_for_mujoco():
     env.set_tasks([{"velocity": 0.5}, {"velocity": 1.5}])
     obs = env.reset(seed=0)
     assert obs.shape == (2, 17)
-    obs, reward, terminated, info = env.step(torch.zeros(2, 6))
+    _obs, reward, _terminated, info = env.step(torch.zeros(2, 6))
     x_vel = info["x_velocity"]
     torch.testing.assert_close(reward, -(x_vel - torch.tensor([0.5, 1.5])).abs())
     env.close()
@@ -184,7 +183,7 @@ def test_rgb_array_render():
         "print('ok')\n"
     )
     env = dict(os.environ, MUJOCO_GL=os.environ.get("MUJOCO_GL") or "egl")
-    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120, check=False)
     assert proc.returncode == 0 and "ok" in proc.stdout, proc.stderr[-2000:]
 
 

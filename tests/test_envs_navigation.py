@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 import torch
 from gymnasium.utils.env_checker import check_env
+from rlmaml.envs import make_batched
 
 import rlmaml  # noqa: F401  (registers the envs)
-from rlmaml.envs import make_batched
 from rlmaml.errors import UserError
 from rlmaml.rl.rollout import rollout
 
@@ -23,7 +23,7 @@ def test_check_env_and_horizon():
 def test_reward_clipping_and_termination():
     env = gym.make(ENV_ID).unwrapped
     env.reset(seed=0, options={"task": {"goal": [0.3, -0.05]}})
-    obs, reward, terminated, truncated, info = env.step(np.array([5.0, -0.02]))   # clipped to (0.1, -0.02)
+    obs, reward, terminated, _truncated, _info = env.step(np.array([5.0, -0.02]))   # clipped to (0.1, -0.02)
     np.testing.assert_allclose(obs, [0.1, -0.02], atol=1e-7)
     assert reward == pytest.approx(-np.hypot(0.1 - 0.3, -0.02 + 0.05))
     assert not terminated
@@ -61,7 +61,7 @@ def test_batched_matches_single_env():
         env.reset(options={"task": task})
     for _ in range(30):
         actions = rng.uniform(-0.15, 0.15, size=(3, 2))
-        obs, reward, terminated, info = batched.step(torch.as_tensor(actions))
+        obs, reward, terminated, _info = batched.step(torch.as_tensor(actions))
         for k, env in enumerate(singles):
             o, r, term, _, _ = env.step(actions[k])
             np.testing.assert_allclose(obs[k].numpy(), o, atol=1e-7)

@@ -97,7 +97,7 @@ def run(args) -> int:
     def sample_actions(obs):
         return policy(obs)
 
-    log = lambda msg: print(f"[bench rollouts] {msg}", file=sys.stderr, flush=True)  # noqa: E731
+    log = lambda msg: print(f"[bench rollouts] {msg}", file=sys.stderr, flush=True)
     rollout(env, sample_actions, tasks, E, min(5, horizon), seed=args.seed)   # warm-up (thread pools, buffers)
 
     is_mujoco = isinstance(env, BatchedMujocoEnv)
@@ -171,7 +171,7 @@ def run(args) -> int:
         single.close()
         vec_policy = policy if obs_dim == env.observation_dim else MLPPolicy(obs_dim, env.action_dim, scale)
         lo, hi = env.action_low, env.action_high
-        clipped = lambda o: vec_policy(o).clamp(torch.as_tensor(lo, dtype=torch.float32),  # noqa: E731
+        clipped = lambda o: vec_policy(o).clamp(torch.as_tensor(lo, dtype=torch.float32),
                                                 torch.as_tensor(hi, dtype=torch.float32))
         fns_tasks = tasks * E
         log(f"SyncVectorEnv: {num_envs} copies, {args.vector_steps} steps")

@@ -67,14 +67,14 @@ class Episodes:
             adv = _normalize(adv, self.mask, dims=(0, 2))
         return adv
 
-    def task(self, index: int) -> "Episodes":
+    def task(self, index: int) -> Episodes:
         """The episodes of one task, keeping the task axis (``T = 1``)."""
         sl = slice(index, index + 1)
         return Episodes(self.observations[:, sl], self.actions[:, sl], self.rewards[:, sl], self.mask[:, sl],
                         {k: v[:, sl] for k, v in self.infos.items()},
                         None if self.tasks is None else self.tasks[sl])
 
-    def to(self, device) -> "Episodes":
+    def to(self, device) -> Episodes:
         return Episodes(self.observations.to(device), self.actions.to(device), self.rewards.to(device),
                         self.mask.to(device), {k: v.to(device) for k, v in self.infos.items()}, self.tasks)
 

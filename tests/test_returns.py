@@ -66,6 +66,8 @@ def test_baseline_recovers_exactly_linear_targets():
     baseline = LinearFeatureBaseline(reg_coeff=1e-10)
     fitted = baseline.fit_predict(obs, targets_noisy, mask)
     torch.testing.assert_close(fitted[mask.bool()], targets[mask.bool()], rtol=1e-5, atol=1e-6)
+    assert torch.all(fitted[~mask.bool()] == 0)
+    torch.testing.assert_close(baseline.predict(obs), targets, rtol=1e-5, atol=1e-6)   # everywhere, incl. masked
 
 
 def test_baseline_features_layout():

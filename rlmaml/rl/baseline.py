@@ -5,7 +5,8 @@ Features of an observation ``o`` at step ``t`` (``τ = t / 100``)::
     φ(o, t) = [clip(o, -10, 10), clip(o, -10, 10)², τ, τ², τ³, 1]
 
 Per task ``i`` the weights solve ``(Φᵢᵀ Mᵢ Φᵢ + c I) wᵢ = Φᵢᵀ Mᵢ Rᵢ`` over the task's masked steps, starting
-from ``c = reg_coeff`` and multiplying ``c`` by 10 (up to ``max_tries`` times) while the solution is not finite.
+from ``c = reg_coeff`` and multiplying ``c`` by 10 (up to ``max_tries`` times) while the solve fails or the
+solution is not finite (as rllab's ``LinearFeatureBaseline``). Everything is computed in float64.
 """
 
 from __future__ import annotations
@@ -24,20 +25,27 @@ class LinearFeatureBaseline:
     @staticmethod
     def features(observations: torch.Tensor) -> torch.Tensor:
         """``[H, T, E, obs] -> [H, T, E, 2·obs + 4]`` in float64."""
-        obs = observations.to(torch.float64).clamp(-10.0, 10.0)
-        horizon = obs.shape[0]
-        tau = (torch.arange(horizon, dtype=torch.float64, device=obs.device) / 100.0)
-        tau = tau.view(horizon, *([1] * (obs.dim() - 1))).expand(*obs.shape[:-1], 1)
-        return torch.cat([obs, obs ** 2, tau, tau ** 2, tau ** 3, torch.ones_like(tau)], dim=-1)
+        return LinearFeatureBaseline._task_major_features(observations).permute(1, 0, 2, 3)
 
-    def fit(self, observations: torch.Tensor, returns: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        phi = self.features(observations)                           # [H, T, E, F]
-        m = mask.to(torch.float64).unsqueeze(-1)
-        phi_t = phi.permute(1, 0, 2, 3).reshape(phi.shape[1], -1, phi.shape[-1])   # [T, H·E, F]
-        m_t = m.permute(1, 0, 2, 3).reshape(phi.shape[1], -1, 1)
-        y_t = returns.to(torch.float64).permute(1, 0, 2).reshape(phi.shape[1], -1, 1)
-        gram = phi_t.transpose(1, 2) @ (phi_t * m_t)                # [T, F, F]
-        rhs = phi_t.transpose(1, 2) @ (y_t * m_t)                   # [T, F, 1]
+    @staticmethod
+    def _task_major_features(observations: torch.Tensor) -> torch.Tensor:
+        """φ laid out task-major, ``[T, H, E, F]`` (one contiguous block per task)."""
+        H, T, E, D = observations.shape
+        phi = torch.empty(T, H, E, 2 * D + 4, dtype=torch.float64, device=observations.device)
+        phi[..., :D] = observations.permute(1, 0, 2, 3)
+        phi[..., :D].clamp_(-10.0, 10.0)
+        torch.mul(phi[..., :D], phi[..., :D], out=phi[..., D:2 * D])
+        tau = torch.arange(H, dtype=torch.float64, device=observations.device).div_(100.0).view(1, H, 1)
+        phi[..., 2 * D] = tau
+        phi[..., 2 * D + 1] = tau ** 2
+        phi[..., 2 * D + 2] = tau ** 3
+        phi[..., 2 * D + 3] = 1.0
+        return phi
+
+    def _solve(self, phi_w: torch.Tensor, y_w: torch.Tensor) -> torch.Tensor:
+        """Ridge solution per task from mask-weighted features ``[T, M, F]`` and targets ``[T, M, 1]``."""
+        gram = phi_w.transpose(1, 2) @ phi_w                        # [T, F, F]
+        rhs = phi_w.transpose(1, 2) @ y_w                           # [T, F, 1]
         eye = torch.eye(gram.shape[-1], dtype=torch.float64, device=gram.device)
         reg = self.reg_coeff
         weights = None
@@ -54,14 +62,34 @@ class LinearFeatureBaseline:
         self.weights = weights
         return weights
 
+    def _weighted(self, observations, returns, mask):
+        H, T, E, _ = observations.shape
+        phi = self._task_major_features(observations)                               # [T, H, E, F]
+        sqrt_m = mask.to(torch.float64).sqrt().permute(1, 0, 2).unsqueeze(-1)        # [T, H, E, 1]
+        phi.mul_(sqrt_m)
+        y = returns.to(torch.float64).permute(1, 0, 2).unsqueeze(-1) * sqrt_m
+        return phi.view(T, H * E, -1), y.reshape(T, H * E, 1)
+
+    def fit(self, observations: torch.Tensor, returns: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Fit one weight vector per task; returns ``weights [T, F]`` (also kept in ``self.weights``)."""
+        phi_w, y_w = self._weighted(observations, returns, mask)
+        return self._solve(phi_w, y_w)
+
     def predict(self, observations: torch.Tensor, weights: torch.Tensor | None = None) -> torch.Tensor:
+        """Baseline values ``φ(o, t)ᵀ w_task`` for every step: ``[H, T, E]``."""
         weights = self.weights if weights is None else weights
         if weights is None:
             raise RuntimeError("LinearFeatureBaseline.predict called before fit")
-        phi = self.features(observations)                           # [H, T, E, F]
-        values = torch.einsum("htef,tf->hte", phi, weights)
+        H, T, E, _ = observations.shape
+        phi = self._task_major_features(observations).view(T, H * E, -1)
+        values = (phi @ weights.unsqueeze(-1)).view(T, H, E).permute(1, 0, 2)
         return values.to(observations.dtype if observations.is_floating_point() else torch.float32)
 
     def fit_predict(self, observations, returns, mask) -> torch.Tensor:
-        self.fit(observations, returns, mask)
-        return self.predict(observations)
+        """Fit, then the fitted values on the masked steps (0 on steps outside the mask): ``[H, T, E]``."""
+        H, T, E, _ = observations.shape
+        phi_w, y_w = self._weighted(observations, returns, mask)
+        weights = self._solve(phi_w, y_w)
+        values = (phi_w @ weights.unsqueeze(-1)).view(T, H, E).permute(1, 0, 2)    # = √m · φᵀw
+        values = values * mask.to(torch.float64).sqrt()                            # = m · φᵀw
+        return values.to(observations.dtype if observations.is_floating_point() else torch.float32)

@@ -171,7 +171,9 @@ class GymVectorBatchedEnv(BatchedEnv):
 
     def step(self, actions):
         a = _as_numpy_actions(actions, self.num_envs, self.action_dim).astype(np.float32)
-        obs, reward, terminated, _truncated, info = self._vec.step(a)
+        obs, reward, terminated, truncated, info = self._vec.step(a)
+        # a time-limit truncation ends the episode too (the copy restarts on the next step)
+        terminated = np.logical_or(terminated, truncated)
         out_info = {}
         for key, value in info.items():
             if key.startswith("_"):

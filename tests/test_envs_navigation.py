@@ -144,3 +144,10 @@ def test_generic_and_native_paths_agree_through_termination(engine):
     assert torch.all(ep.mask[:, 1] == 1)
     torch.testing.assert_close(ep.returns[0, 0], torch.tensor(-0.2), atol=1e-6, rtol=0)
     env.close()
+
+
+def test_generic_path_ends_episode_at_time_limit():
+    env = make_batched(ENV_ID, 1, engine="sync", max_episode_steps=4)
+    ep = rollout(env, lambda o: torch.zeros(1, 1, 2), [{"goal": [0.3, 0.3]}], 1, horizon=7)
+    assert ep.mask[:, 0, 0].tolist() == [1, 1, 1, 1, 0, 0, 0]
+    env.close()

@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 what="${1:-all}"
 export OMP_NUM_THREADS=1
 if [[ "$what" == sinusoid || "$what" == all ]]; then
-  python -m rlmaml.supervised.train sinusoid num_iterations=70000 num_threads=1 seed=0 \
+  python -m rlmaml.supervised.train sinusoid num_iterations=20000 num_threads=1 seed=0 \
     --out results/sinusoid --no-progress
 fi
 if [[ "$what" == omniglot || "$what" == all ]]; then

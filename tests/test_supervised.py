@@ -313,3 +313,49 @@ def test_omniglot_tiny_run_from_zip(tmp_path):
     assert set(ev["accuracy_by_steps"]) == {"0", "1", "3"} and ev["inner_steps"] == 3
     with pytest.raises(UserError, match="does not exist"):
         main(["omniglot", f"data_dir={tmp_path / 'missing'}", "--out", str(tmp_path / "x"), "--no-progress"])
+
+
+def test_bench_prints_one_json_object(capsys):
+    from rlmaml.supervised.bench import main as bench_main
+
+    assert bench_main(["--task", "sinusoid", "--batches", "2", "meta_batch_size=5"]) == 0
+    result = json.loads(capsys.readouterr().out.strip())
+    assert result["ratio"] == pytest.approx(result["rlmaml_first_order_batches_per_s"]
+                                            / result["naive_first_order_batches_per_s"], rel=1e-2)
+    assert result["gradient_relative_difference"] < 1e-5  # both sides compute the same meta-gradient
+
+
+def test_conv4_meta_update_gradient_matches_finite_differences():
+    """The training path itself (per-task loop, BatchNorm with batch statistics) in float64."""
+    torch.set_default_dtype(torch.float64)
+    try:
+        from rlmaml.core import adapt, flatten, forward, unflatten
+
+        cfg = load_config(SupervisedConfig, "omniglot", {"num_filters": 4, "meta_batch_size": 2, "num_query": 2,
+                                                         "inner_steps": 2})
+        images = np.random.default_rng(0).integers(0, 256, (10, 20, 28, 28), dtype=np.uint8)
+        batch = OmniglotTasks(images, np.arange(10), True, dtype=torch.float64).sample(np.random.default_rng(1), 2, 5, 1, 2)
+        torch.manual_seed(0)
+        model, params, alpha, _ = make_learner(cfg, "cpu")
+        meta_update(model, params, alpha, torch.optim.SGD(params.values(), lr=0.0), batch, cfg)
+        grad = torch.cat([p.grad.flatten() for p in params.values()])
+        like = {n: p.detach() for n, p in params.items()}
+        F = torch.nn.functional
+
+        def objective(theta):  # (1/B) Σ_i L_{Q_i}(θ'_i), values only
+            total = 0.0
+            for xs, ys, xq, yq in zip(*batch):
+                fast = adapt(lambda p: F.cross_entropy(forward(model, p, xs), ys), unflatten(theta, like), 2,
+                             cfg.inner_step_size, first_order=True)
+                total += F.cross_entropy(forward(model, fast, xq), yq).item() / 2
+            return total
+
+        theta = flatten(like)
+        g = torch.Generator().manual_seed(3)
+        for _ in range(3):
+            v = torch.randn(theta.numel(), generator=g)
+            v /= v.norm()
+            numeric = (objective(theta + 1e-6 * v) - objective(theta - 1e-6 * v)) / 2e-6
+            assert float(grad @ v) == pytest.approx(numeric, rel=1e-5, abs=1e-9)
+    finally:
+        torch.set_default_dtype(torch.float32)

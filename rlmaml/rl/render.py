@@ -428,7 +428,7 @@ def navigation_trajectories_figure(phases: Sequence[Any], tasks: Sequence[Mappin
     from matplotlib.figure import Figure
 
     n = len(task_indices)
-    fig = Figure(figsize=(3.6 * n, 3.8), dpi=110, layout="constrained")
+    fig = Figure(figsize=(3.8 * n, 4.6), dpi=110, layout="constrained")
     colors = ["tab:gray", "tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple"]
     for col, ti in enumerate(task_indices):
         ax = fig.add_subplot(1, n, col + 1)
@@ -450,7 +450,7 @@ def navigation_trajectories_figure(phases: Sequence[Any], tasks: Sequence[Mappin
         ax.set_xlabel("x")
         ax.set_ylabel("y")
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7, loc="best")
+        ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2, frameon=False)
     fig.suptitle(title or "2D navigation: trajectories before and after adaptation (return in brackets)")
     return fig
 

@@ -22,10 +22,12 @@ from __future__ import annotations
 
 import argparse
 import inspect
+import sys
 from pathlib import Path
 from typing import Any, Sequence
 
 import torch
+from tqdm import tqdm
 
 from ..checkpoint import CHECKPOINT_NAME
 from ..errors import UserError
@@ -133,7 +135,8 @@ def recorded_adaptation_returns(policy, params, config, tasks: Sequence[dict], g
 def evaluate_methods(maml_run_dir: str | Path, compare_dirs: Sequence[str | Path] = (),
                      tasks: Sequence[dict] | None = None, grad_steps: int = 3, seed: int = 0,
                      device: str | torch.device = "cpu", *, num_tasks: int = 40, include_random: bool = True,
-                     episodes_per_task: int | None = None, record: Sequence[str] = ()) -> dict[str, Any]:
+                     episodes_per_task: int | None = None, record: Sequence[str] = (),
+                     progress: bool = False) -> dict[str, Any]:
     """Evaluate the run in ``maml_run_dir`` and the comparison methods on the same held-out tasks.
 
     ``tasks``: the held-out tasks (default: :func:`rlmaml.rl.evaluate.held_out_tasks` with ``num_tasks`` and
@@ -154,8 +157,11 @@ def evaluate_methods(maml_run_dir: str | Path, compare_dirs: Sequence[str | Path
     tasks = list(tasks)
     methods: dict[str, Any] = {}
     episodes: dict[str, list] = {}
+    bar = tqdm(total=1 + len(compare_dirs) + int(include_random), desc="evaluate methods", unit="method",
+               disable=not progress, file=sys.stderr, dynamic_ncols=True)
 
     def run_method(name, run_dir, policy, params, steps, oracle=False):
+        bar.set_postfix_str(name)
         fn = recorded_adaptation_returns if name in record else evaluate.adaptation_returns
         returns, phases = fn(policy, params, config, tasks, steps, seed, device, oracle=oracle,
                              episodes_per_task=episodes_per_task)
@@ -164,6 +170,7 @@ def evaluate_methods(maml_run_dir: str | Path, compare_dirs: Sequence[str | Path
                          "grad_steps": list(range(steps + 1))}
         if name in record:
             episodes[name] = phases
+        bar.update(1)
 
     run_method(method_name(config, maml_run_dir, []), maml_run_dir, policy, params, grad_steps,
                oracle=config.algorithm == "oracle")
@@ -178,13 +185,14 @@ def evaluate_methods(maml_run_dir: str | Path, compare_dirs: Sequence[str | Path
     if include_random and "random" not in methods:
         random_policy, random_params = random_init(config, policy)
         run_method("random", None, random_policy, random_params, grad_steps)
+    bar.close()
     return {"methods": methods, "episodes": episodes, "tasks": tasks}
 
 
 # ------------------------------------------------------------------------------------------- rendering
 def render_from_evaluation(run_dir: str | Path, env_id: str, phases: Sequence[Any], tasks: Sequence[dict],
                            num_render: int, out_dir: str | Path | None = None, fps: float = 20,
-                           width: int = 480, height: int = 320) -> list[Path]:
+                           width: int = 480, height: int = 320, progress: bool = False) -> list[Path]:
     """Videos of the first ``num_render`` tasks from the Episodes the evaluation recorded (one per phase:
     before adaptation, after 1 step, …), written to ``out_dir`` (default ``run_dir/videos``)."""
     from .render import render_adaptation
@@ -193,7 +201,7 @@ def render_from_evaluation(run_dir: str | Path, env_id: str, phases: Sequence[An
         raise UserError(f"--render must be a positive number of tasks, got {num_render!r}")
     out_dir = Path(out_dir) if out_dir is not None else Path(run_dir) / "videos"
     return render_adaptation(env_id, phases, tasks, out_dir, num_tasks=num_render, fps=fps,
-                             width=width, height=height)
+                             width=width, height=height, progress=progress)
 
 
 def check_render_request(run_dir: str | Path, num_render: int) -> None:
@@ -225,7 +233,7 @@ def run_with_comparisons(args) -> int:
     tasks = evaluate.held_out_tasks(config, args.num_tasks, args.seed)
     comparison = evaluate_methods(args.run_dir, args.compare, tasks, args.grad_steps, args.seed, args.device,
                                   include_random=not args.no_random, episodes_per_task=args.episodes_per_task,
-                                  record=[config.algorithm] if args.render else [])
+                                  record=[config.algorithm] if args.render else [], progress=True)
     result = {
         "env": config.env,
         "num_tasks": args.num_tasks,
@@ -245,7 +253,7 @@ def run_with_comparisons(args) -> int:
     print(f"-> {out}")
     if args.render:
         for path in render_from_evaluation(args.run_dir, config.env, comparison["episodes"][config.algorithm],
-                                           tasks, args.render, args.render_out, args.fps):
+                                           tasks, args.render, args.render_out, args.fps, progress=True):
             print(path)
     return 0
 

@@ -508,10 +508,18 @@ def is_navigation(env_id: str, episodes=None) -> bool:
     return "position" in infos and "qpos" not in infos
 
 
+def _progress(items, enabled: bool):
+    import sys
+
+    from tqdm import tqdm
+
+    return tqdm(items, desc="render videos", unit="task", disable=not enabled, file=sys.stderr, dynamic_ncols=True)
+
+
 def render_adaptation(env_id: str, phases: Sequence[Any], tasks: Sequence[Mapping[str, Any]], out_dir: str | Path,
                       num_tasks: int = 2, *, task_indices: Sequence[int] | None = None, episode_index: int = 0,
-                      fps: float = 20, width: int = 480, height: int = 320, camera: Mapping[str, float] | None = None
-                      ) -> list[Path]:
+                      fps: float = 20, width: int = 480, height: int = 320, camera: Mapping[str, float] | None = None,
+                      progress: bool = False) -> list[Path]:
     """Videos of the policy before adaptation and after each inner step, from an evaluation's recordings.
 
     ``phases[k]`` is the :class:`Episodes` the evaluation ran after ``k`` inner steps (k = 0: before
@@ -543,7 +551,7 @@ def render_adaptation(env_id: str, phases: Sequence[Any], tasks: Sequence[Mappin
         png = out_dir / f"{stem}_trajectories.png"
         fig.savefig(png)
         written.append(png)
-        for ti in task_indices:
+        for ti in _progress(task_indices, progress):
             bounds = _nav_bounds([navigation_positions(ep, ti, episode_index) for ep in phases], [task_goal(tasks[ti])])
             frames = []
             for k, episodes in enumerate(phases):
@@ -554,7 +562,7 @@ def render_adaptation(env_id: str, phases: Sequence[Any], tasks: Sequence[Mappin
         raise RenderError(f"cannot render {env_id!r}: supported are 2D navigation and the MuJoCo families "
                           "(HalfCheetah*, Ant*)")
     with MujocoReplay(env_id, width, height, camera) as replay:
-        for ti in task_indices:
+        for ti in _progress(task_indices, progress):
             frames = []
             for k, episodes in enumerate(phases):
                 frames += mujoco_phase_frames(replay, episodes, tasks[ti], ti, k, episode_index)

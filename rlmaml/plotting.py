@@ -307,7 +307,8 @@ def learning_curve_figure(runs: Sequence[Run], band: str = "minmax", smooth: int
             _draw(ax, x, mean, lo, hi, smoothing_window(smooth, len(x)), color, style, f"{label}: {phase}{suffix}",
                   len(members), 0.18 if style == "-" else 0.08)
     titles = sorted({r.title for r in runs})
-    ax.set_title(f"{', '.join(titles)}: meta-training")
+    meta = all(r.config.get("algorithm", "maml") == "maml" for r in runs)
+    ax.set_title(f"{', '.join(titles)}: {'meta-training' if meta else 'training'}")
     ax.set_xlabel("environment steps" if x_is_steps else "meta-batch")
     ax.set_ylabel("average return per episode")
     ax.grid(alpha=0.3)

@@ -16,3 +16,6 @@ if __name__ == "__main__":
     except UserError as exc:
         print(f"rlmaml: error: {exc}", file=sys.stderr)
         sys.exit(2)
+    except KeyboardInterrupt:
+        print("rlmaml: interrupted (checkpoint written; continue with --resume)", file=sys.stderr)
+        sys.exit(130)

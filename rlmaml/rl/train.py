@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
+import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -154,6 +156,18 @@ def sample_meta_batch(env, policy, params, tasks, cfg: TrainConfig, seeds: list[
 
 
 # ----------------------------------------------------------------------------- the trainer
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def install_stop_signals() -> None:
+    """SIGTERM (and SIGINT, also when a background shell ignored it) stop training like Ctrl-C:
+    the last fully logged batch is checkpointed before exiting."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _interrupt)
+        signal.signal(signal.SIGINT, _interrupt)
+
+
 def run_name(source: str | None) -> str:
     stem = Path(source).stem if source else DEFAULT_PRESET
     return f"{stem}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
@@ -270,6 +284,7 @@ def run(args) -> int:
             raise UserError(f"--resume {str(out)!r}: no {CHECKPOINT_NAME} there; nothing to resume")
     else:
         out = Path(args.out) if args.out else Path("runs") / run_name(source)
+    install_stop_signals()
     path = train(cfg, out, resume=args.resume is not None, progress=not args.no_progress)
     print(f"run directory: {out}  (checkpoint {path.name})")
     return 0

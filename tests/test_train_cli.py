@@ -72,3 +72,14 @@ def test_evaluate_without_checkpoint_and_resume_without_run(tmp_path, capsys):
     assert "checkpoint" in capsys.readouterr().err
     assert main(["train", "--resume", str(tmp_path / "missing")]) == 2
     assert "rlmaml: error:" in capsys.readouterr().err
+
+
+def test_oracle_baseline_with_adam_meta_optimizer(tmp_path):
+    out = tmp_path / "oracle"
+    assert main(["train", "navigation", *TINY, "num_batches=1", "algorithm=oracle", "meta_optimizer=adam",
+                 "--out", str(out), "--no-progress"]) == 0
+    state = load_checkpoint(out)
+    assert state["obs_dim"] == 4  # position + goal appended to the observation
+    record = read_metrics(out)[0]
+    assert record["returns_before"] == record["returns_after"]  # no inner adaptation
+    assert record["step_accepted"]

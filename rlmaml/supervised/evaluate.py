@@ -158,9 +158,9 @@ def plot_learning_curve(run_dir: str | Path, path: str | Path | None = None, win
     keys = [k for k in ("query_accuracy", "query_loss") if records and k in records[0]]
     fig, axes = plt.subplots(1, len(keys), figsize=(5.5 * len(keys), 4), squeeze=False)
     for ax, key in zip(axes[0], keys):
-        ax.plot(*smooth(key), label="MAML (post-update query)")
+        ax.plot(*smooth(key), label="MAML: query after the inner step(s)")
         if key == "query_loss" and "pretrained_loss" in records[0]:
-            ax.plot(*smooth("pretrained_loss"), label="pretrained (joint regression)")
+            ax.plot(*smooth("pretrained_loss"), label="pretrained: joint-regression training loss")
         ax.set_xlabel("meta-iteration")
         ax.set_ylabel(key.replace("_", " ") + (" (MSE)" if "accuracy" not in key and "pretrained_loss" in records[0]
                                                  else ""))

@@ -359,3 +359,12 @@ def test_conv4_meta_update_gradient_matches_finite_differences():
             assert float(grad @ v) == pytest.approx(numeric, rel=1e-5, abs=1e-9)
     finally:
         torch.set_default_dtype(torch.float32)
+
+
+def test_cli_exit_code_and_one_line_message(tmp_path, capsys):
+    from rlmaml.cli import main as cli_main
+
+    assert cli_main(["supervised", "sinusoid", "--out", str(tmp_path / "r"), "meta_lr=-1"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("rlmaml: error: config key 'meta_lr'") and "\n" not in err
+    assert not (tmp_path / "r").exists()

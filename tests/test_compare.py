@@ -47,6 +47,7 @@ def test_every_method_on_the_same_tasks_and_the_maml_numbers_match_the_evaluator
         assert methods[name]["grad_steps"] == [0, 1, 2]
         assert np.asarray(methods[name]["per_task"]).shape == (3, 4)
     assert methods["oracle"]["grad_steps"] == [0] and len(methods["oracle"]["mean"]) == 1
+    assert methods["maml"]["trained_batches"] == 1 and methods["random"]["trained_batches"] == 0
     config, _, _ = evaluate.load_run(runs["maml"])
     assert result["tasks"] == evaluate.held_out_tasks(config, 4, 5)
     reference = evaluate.evaluate_run(runs["maml"], result["tasks"], 2, 5)

@@ -67,6 +67,14 @@ def require_checkpoint(run_dir: str | Path, what: str = "evaluation") -> Path:
     return path
 
 
+def trained_batches(run_dir: str | Path) -> int | None:
+    """How many training batches the run's checkpoint has completed (None when not recorded)."""
+    from ..checkpoint import load_checkpoint
+
+    batch = load_checkpoint(run_dir).get("batch")
+    return None if batch is None else int(batch)
+
+
 def method_name(config: Any, run_dir: str | Path, taken: Sequence[str]) -> str:
     """The run's ``algorithm`` (``maml``/``pretrained``/``oracle``), made unique with the directory name."""
     name = str(getattr(config, "algorithm", None) or "maml")
@@ -142,9 +150,9 @@ def evaluate_methods(maml_run_dir: str | Path, compare_dirs: Sequence[str | Path
     ``tasks``: the held-out tasks (default: :func:`rlmaml.rl.evaluate.held_out_tasks` with ``num_tasks`` and
     ``seed``). Every method is adapted with the evaluated run's settings (α = ``fast_lr``, episodes per task,
     horizon, γ, λ) for 0..``grad_steps`` steps; the oracle is evaluated once, without adaptation.
-    Returns ``{"methods": {name: {"mean", "ci95", "per_task", "run_dir", "grad_steps"}}, "episodes": {name:
-    [Episodes per phase]}, "tasks": [...]}`` where ``episodes`` holds the recordings (with MuJoCo states) of
-    the methods named in ``record`` (e.g. ``["maml"]`` to render them)."""
+    Returns ``{"methods": {name: {"mean", "ci95", "per_task", "run_dir", "trained_batches", "grad_steps"}},
+    "episodes": {name: [Episodes per phase]}, "tasks": [...]}`` where ``episodes`` holds the recordings (with
+    MuJoCo states) of the methods named in ``record`` (e.g. ``["maml"]`` to render them)."""
     evaluate = _evaluate_api()
     if isinstance(grad_steps, bool) or not isinstance(grad_steps, int) or grad_steps < 0:
         raise UserError(f"--grad-steps must be a non-negative integer, got {grad_steps!r}")
@@ -167,6 +175,7 @@ def evaluate_methods(maml_run_dir: str | Path, compare_dirs: Sequence[str | Path
                              episodes_per_task=episodes_per_task)
         methods[name] = {**evaluate.summarize(returns), "per_task": returns.tolist(),
                          "run_dir": None if run_dir is None else str(run_dir),
+                         "trained_batches": 0 if run_dir is None else trained_batches(run_dir),
                          "grad_steps": list(range(steps + 1))}
         if name in record:
             episodes[name] = phases

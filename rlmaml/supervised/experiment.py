@@ -143,7 +143,7 @@ class TaskSource:
 
             images = load_omniglot(cfg.data_dir or None, cfg.cache_dir or None)
             train_ids, test_ids = split_characters(len(images), cfg.meta_train_characters, cfg.split_seed)
-            require(len(test_ids) * 1 >= cfg.num_ways, "meta_train_characters",
+            require(len(test_ids) >= cfg.num_ways, "meta_train_characters",
                     f"small enough to leave {cfg.num_ways} test characters", cfg.meta_train_characters)
             self.train = OmniglotTasks(images, train_ids, cfg.rotations, device, dtype)
             self.test = OmniglotTasks(images, test_ids, False, device, dtype)

@@ -26,6 +26,7 @@ from typing import Literal
 import numpy as np
 import torch
 import yaml
+from torch.distributions import Categorical, Independent
 
 from ..checkpoint import CHECKPOINT_NAME, load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from ..config import ConfigError, build_config, config_to_dict, load_config, parse_overrides, read_yaml_source, require
@@ -128,9 +129,18 @@ def batch_seeds(seed: int, batch: int, count: int) -> list[int]:
 
 
 def action_sampler(policy, params, device):
-    """a ~ π_θ(·|s) on the [T, E, obs] batch (task-stacked params), returned on the CPU for the env."""
+    """a ~ π_θ(·|s) on the [T, E, obs] batch (task-stacked params), returned on the CPU for the env.
+
+    The noise is always drawn from the CPU generator (seeded per rollout), also when the policy runs on
+    a GPU, so the same seed gives the same episodes on every device.
+    """
     def sample_actions(obs: torch.Tensor) -> torch.Tensor:
-        return policy.distribution(params, obs.to(device)).sample().cpu()
+        pi = policy.distribution(params, obs.to(device))
+        if device.type == "cpu":
+            return pi.sample()
+        if isinstance(pi, Independent):
+            return torch.normal(pi.base_dist.loc.cpu(), pi.base_dist.scale.cpu())
+        return Categorical(logits=pi.logits.cpu(), validate_args=False).sample()
     return sample_actions
 
 

@@ -134,6 +134,8 @@ def action_sampler(policy, params, device):
     The noise is always drawn from the CPU generator (seeded per rollout), also when the policy runs on
     a GPU, so the same seed gives the same episodes on every device.
     """
+    device = torch.device(device)
+
     def sample_actions(obs: torch.Tensor) -> torch.Tensor:
         pi = policy.distribution(params, obs.to(device))
         if device.type == "cpu":

@@ -1,12 +1,9 @@
 #!/usr/bin/env bash
-# Time one paper-config 2D-navigation meta-batch (20 tasks × 20 episodes × H 100, second-order MAML-TRPO)
-# with 1 and 2 torch threads; writes results/bench/meta-step-navigation.json (one JSON object per line).
+# Time paper-config 2D-navigation meta-batches (20 tasks × 20 episodes × H 100, second-order MAML-TRPO,
+# 10 CG iterations) with 1 torch thread: wall time and process CPU time, medians over 3 batches.
+# Appends one JSON object per run to results/navigation/bench-meta-step.jsonl.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-mkdir -p results/bench
-OUT=results/bench/meta-step-navigation.jsonl
-: > "$OUT"
-for threads in 1 2; do
-  python -c "import sys; from rlmaml.cli import main; sys.exit(main(sys.argv[1:]))" \
-    bench meta-step --preset navigation --batches 3 --num-threads "$threads" | tee -a "$OUT"
-done
+OUT=results/navigation/bench-meta-step.jsonl
+OMP_NUM_THREADS=1 python -c "import sys; from rlmaml.cli import main; sys.exit(main(sys.argv[1:]))" \
+  bench meta-step --preset navigation --batches "${BATCHES:-3}" --num-threads 1 | tee -a "$OUT"

@@ -19,9 +19,10 @@ import json
 import math
 import re
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -227,7 +228,7 @@ def aggregate(curves: Sequence[np.ndarray], band: str = "minmax") -> tuple[np.nd
     raise UserError(f"--band {band!r} is not allowed; allowed: minmax, std")
 
 
-def _groups(runs: Sequence[Run]) -> "OrderedDict[str, list[Run]]":
+def _groups(runs: Sequence[Run]) -> OrderedDict[str, list[Run]]:
     groups: OrderedDict[str, list[Run]] = OrderedDict()
     for run in runs:
         groups.setdefault(run.label, []).append(run)
@@ -265,7 +266,7 @@ def moving_average(y: np.ndarray, window: int) -> np.ndarray:
 def smoothing_window(smooth: int | None, length: int) -> int:
     """``smooth`` points, or (None) about 1/40 of the curve."""
     if smooth is None:
-        return max(1, int(round(length / 40)))
+        return max(1, round(length / 40))
     if smooth < 1:
         raise UserError(f"--smooth must be a positive number of points, got {smooth}")
     return int(smooth)

@@ -23,8 +23,8 @@ from rlmaml.rl.policies import build_policy
 from rlmaml.rl.render import RenderError, read_video_frame_count
 from rlmaml.rl.train import TrainConfig, make_env, make_policy, train
 
-TINY = dict(env="rlmaml/Navigation2D-v0", num_batches=1, meta_batch_size=3, episodes_per_task=2, horizon=8,
-            hidden_sizes=[8], checkpoint_every=1, seed=3)
+TINY = {"env": "rlmaml/Navigation2D-v0", "num_batches": 1, "meta_batch_size": 3, "episodes_per_task": 2,
+        "horizon": 8, "hidden_sizes": [8], "checkpoint_every": 1, "seed": 3}
 
 
 @pytest.fixture(scope="module")

@@ -73,6 +73,7 @@ def test_task_descriptions_and_phase_names():
 
 def _navigation_phases(num_phases, horizon, num_tasks=2):
     from rlmaml.envs import make_batched
+
     from rlmaml.rl.rollout import rollout
 
     env = make_batched("rlmaml/Navigation2D-v0", num_tasks)
@@ -104,8 +105,9 @@ def test_navigation_frames_follow_the_recorded_positions():
 
 def _cheetah_recording(horizon, num_tasks=1, seed=0):
     """Real HalfCheetah physics: qpos/x_velocity recorded per step, shaped like Episodes.infos."""
-    import gymnasium as gym
     from types import SimpleNamespace
+
+    import gymnasium as gym
 
     env = gym.make("HalfCheetah-v5")
     qpos = np.zeros((horizon, num_tasks, 1, env.unwrapped.model.nq))

@@ -21,10 +21,10 @@ reported as the mean over tasks with a 95% confidence half-width ``1.96 Â· s / â
 from __future__ import annotations
 
 import argparse
-import inspect
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import torch
 from tqdm import tqdm
@@ -96,48 +96,15 @@ def random_init(config: Any, like_policy: torch.nn.Module):
     return policy, {n: p.detach().clone() for n, p in policy.named_parameters()}
 
 
-def records_states(env_id: str) -> bool:
-    """True for the MuJoCo families, whose batched env can record qpos/qvel per step for replay."""
-    from .render import mujoco_family
-
-    return mujoco_family(env_id) is not None
-
-
 def recorded_adaptation_returns(policy, params, config, tasks: Sequence[dict], grad_steps: int, seed: int,
                                 device: str | torch.device = "cpu", oracle: bool = False,
                                 episodes_per_task: int | None = None):
-    """:func:`rlmaml.rl.evaluate.adaptation_returns` with the MuJoCo env built with ``record_state=True``, so the
-    Episodes carry ``infos["qpos"]``/``["qvel"]`` for rendering. Same tasks, rollout seeds, adaptation and
-    returns as the evaluation (recording states does not touch the dynamics or any random stream)."""
-    from rlmaml.envs import make_batched
-
-    from .maml_trpo import TaskBatch, adapted_params_for_sampling
-    from .policies import stack_params
-    from .rollout import rollout
-    from .train import action_sampler, batch_seeds
-
-    evaluate = _evaluate_api()
-    if "record_state" in inspect.signature(evaluate.adaptation_returns).parameters:
-        return evaluate.adaptation_returns(policy, params, config, list(tasks), grad_steps, seed, device,
-                                           oracle=oracle, episodes_per_task=episodes_per_task, record_state=True)
-    device = torch.device(device)
-    episodes_per_task = episodes_per_task or config.episodes_per_task
-    extra = {"record_state": True} if records_states(config.env) else {}
-    env = make_batched(config.env, len(tasks) * episodes_per_task, device="cpu",
-                       num_threads=config.num_threads or None, oracle=oracle, max_episode_steps=config.horizon,
-                       **extra)
-    seeds = batch_seeds(seed + evaluate.EVAL_SEED_OFFSET, 0, grad_steps + 1)
-    current = stack_params({n: p.detach().to(device) for n, p in params.items()}, len(tasks))
-    returns, phases = [], []
-    for j in range(grad_steps + 1):
-        eps = rollout(env, action_sampler(policy, current, device), list(tasks), episodes_per_task, config.horizon,
-                      seed=seeds[j])
-        phases.append(eps)
-        returns.append(eps.returns.mean(dim=1))
-        if j < grad_steps:
-            batch = TaskBatch.from_episodes(eps, config.gamma, config.gae_lambda, device=device)
-            current = adapted_params_for_sampling(policy, current, batch, config.fast_lr)
-    return torch.stack(returns).cpu(), phases
+    """:func:`rlmaml.rl.evaluate.adaptation_returns` with ``record_state=True``: the MuJoCo Episodes carry
+    ``infos["qpos"]``/``["qvel"]`` for rendering. Same tasks, rollout seeds, adaptation and returns as the
+    evaluation (recording states touches neither the dynamics nor any random stream)."""
+    return _evaluate_api().adaptation_returns(policy, params, config, list(tasks), grad_steps, seed, device,
+                                              oracle=oracle, episodes_per_task=episodes_per_task,
+                                              record_state=True)
 
 
 def evaluate_methods(maml_run_dir: str | Path, compare_dirs: Sequence[str | Path] = (),
@@ -285,9 +252,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
 
 
-__all__ = ["add_compare_arguments", "evaluate_methods", "render_from_evaluation", "check_render_request",
-           "recorded_adaptation_returns", "random_init", "require_checkpoint", "method_name",
-           "run_with_comparisons", "main"]
+__all__ = [
+    "add_compare_arguments",
+    "check_render_request",
+    "evaluate_methods",
+    "main",
+    "method_name",
+    "random_init",
+    "recorded_adaptation_returns",
+    "render_from_evaluation",
+    "require_checkpoint",
+    "run_with_comparisons",
+]
 
 
 if __name__ == "__main__":

@@ -18,8 +18,9 @@ Each phase is one episode of ``H`` steps, one frame per step, so a video of ``k 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -245,10 +246,10 @@ def mujoco_model(env_id: str):
         env = gym.make(env_id)
         model = getattr(env.unwrapped, "model", None)
         env.close()
-        if isinstance(model, mujoco.MjModel):
-            return model
     except Exception:  # noqa: BLE001 - fall back to the bundled asset below
-        pass
+        model = None
+    if isinstance(model, mujoco.MjModel):
+        return model
     if family is None:
         raise RenderError(f"env {env_id!r} is not a MuJoCo family; MuJoCo replay supports HalfCheetah* and Ant*")
     from gymnasium.envs import mujoco as gym_mujoco

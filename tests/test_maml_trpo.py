@@ -148,7 +148,7 @@ class _FixedCandidates(MetaLearner):
 
     def evaluate_candidate(self, params, train_batches, valid, old_logp, old_pi):
         self.calls += 1
-        loss, _ = super().evaluate_candidate(params, train_batches, valid, old_logp, old_pi)
+        super().evaluate_candidate(params, train_batches, valid, old_logp, old_pi)  # exercised, then overridden
         return self.surrogate_before + self.delta_loss, self.fixed_kl
 
     def natural_gradient_setup(self, train_batches, valid):

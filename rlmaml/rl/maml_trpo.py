@@ -39,8 +39,8 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Mapping, Sequence
 
 import torch
 from torch import Tensor
@@ -74,7 +74,7 @@ class TaskBatch:
 
     @classmethod
     def from_episodes(cls, episodes, gamma: float, gae_lambda: float,
-                      device: torch.device | str | None = None) -> "TaskBatch":
+                      device: torch.device | str | None = None) -> TaskBatch:
         """Advantages A = GAE(γ, λ) with the per-task linear feature baseline, normalised per task."""
         advantages = episodes.advantages(gamma, gae_lambda, normalize=True)
 
@@ -86,7 +86,7 @@ class TaskBatch:
         return cls(task_major(episodes.observations), task_major(episodes.actions),
                    task_major(episodes.mask.float()), task_major(advantages.float()))
 
-    def to(self, device) -> "TaskBatch":
+    def to(self, device) -> TaskBatch:
         return TaskBatch(*(x.to(device) for x in (self.observations, self.actions, self.mask, self.advantages)))
 
 

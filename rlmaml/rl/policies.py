@@ -18,8 +18,9 @@ tasks × E episodes evaluates the policy once per time step on the whole batch.
 
 from __future__ import annotations
 
+import itertools
 import math
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -45,7 +46,7 @@ class _MLP(nn.Module):
         super().__init__()
         _check_sizes(obs_dim, out_dim, hidden_sizes, nonlinearity)
         sizes = [obs_dim, *map(int, hidden_sizes), out_dim]
-        self.layers = nn.ModuleList(nn.Linear(i, o) for i, o in zip(sizes[:-1], sizes[1:]))
+        self.layers = nn.ModuleList(nn.Linear(i, o) for i, o in itertools.pairwise(sizes))
         for layer in self.layers:  # Xavier-uniform weights, zero biases (as the reference MAML-RL code)
             nn.init.xavier_uniform_(layer.weight)
             nn.init.zeros_(layer.bias)

@@ -29,7 +29,15 @@ import yaml
 from torch.distributions import Categorical, Independent
 
 from ..checkpoint import CHECKPOINT_NAME, load_checkpoint, rng_state, save_checkpoint, set_rng_state
-from ..config import ConfigError, build_config, config_to_dict, load_config, parse_overrides, read_yaml_source, require
+from ..config import (
+    ConfigError,
+    build_config,
+    config_to_dict,
+    load_config,
+    parse_overrides,
+    read_yaml_source,
+    require,
+)
 from ..errors import UserError
 from ..logging import RunLogger
 from .maml_trpo import MetaLearner, TaskBatch, adapted_params_for_sampling
@@ -302,5 +310,15 @@ def run(args) -> int:
     return 0
 
 
-__all__ = ["TrainConfig", "train", "make_env", "make_policy", "make_learner", "sample_meta_batch",
-           "batch_seeds", "action_sampler", "add_arguments", "run"]
+__all__ = [
+    "TrainConfig",
+    "action_sampler",
+    "add_arguments",
+    "batch_seeds",
+    "make_env",
+    "make_learner",
+    "make_policy",
+    "run",
+    "sample_meta_batch",
+    "train",
+]

@@ -116,7 +116,8 @@ def evaluate_run(run_dir, tasks, grad_steps: int, seed: int, device="cpu", episo
     config, policy, params = load_run(run_dir, device)
     returns, _ = adaptation_returns(policy, params, config, tasks, grad_steps, seed, device,
                                     oracle=config.algorithm == "oracle", episodes_per_task=episodes_per_task)
-    return {**summarize(returns), "per_task": returns.tolist(), "run_dir": str(run_dir)}
+    batches = int(load_checkpoint(run_dir)["batch"])
+    return {**summarize(returns), "per_task": returns.tolist(), "run_dir": str(run_dir), "checkpoint_batch": batches}
 
 
 # ----------------------------------------------------------------------------- CLI

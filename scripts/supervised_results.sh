@@ -15,6 +15,6 @@ fi
 if [[ "$what" == omniglot || "$what" == all ]]; then
   # 5-way 1-shot, paper hyper-parameters; trained for as many iterations as the CPU budget allowed
   # (the paper uses 60000), then evaluated on 600 held-out tasks after 3 inner steps.
-  python -m rlmaml.supervised.train omniglot num_iterations=OMNIGLOT_ITERS num_threads=1 seed=0 \
+  python -m rlmaml.supervised.train omniglot num_iterations=5200 num_threads=1 seed=0 \
     --out results/omniglot-5way-1shot --no-progress
 fi

@@ -37,6 +37,9 @@ def summarize(run: Path) -> str:
                 "| inner steps at test | accuracy |", "|---|---|"]
         for k, acc in ev["accuracy_by_steps"].items():
             out.append(f"| {k} | {100 * acc:.2f} ± {100 * ev['ci95_by_steps'][k]:.2f} % |")
+        if (cfg["num_ways"], cfg["num_shots"]) == (5, 1):
+            out += ["", "Reference: Finn et al. (2017) report 98.7 ± 0.4 % for 5-way 1-shot after 60000 "
+                    "meta-iterations; this run had the CPU budget for the number of iterations above."]
     else:
         pre = ev["pretrained"]
         out += [f"K = {cfg['num_shots']} support points, MSE on {ev['num_query']} query points per task:", "",

@@ -37,7 +37,18 @@ except ImportError as _exc:  # pragma: no cover - only when the envs package its
     warnings.warn(f"rlmaml environments unavailable: {_exc}")
 
 __all__ = [
-    "Params", "named_params", "forward", "flatten", "unflatten", "detach_params",
-    "adapt", "inner_update", "reptile_gradient", "meta_sgd_step_sizes",
-    "hessian_vector_product", "conjugate_gradient", "backtracking_line_search", "UserError",
+    "Params",
+    "UserError",
+    "adapt",
+    "backtracking_line_search",
+    "conjugate_gradient",
+    "detach_params",
+    "flatten",
+    "forward",
+    "hessian_vector_product",
+    "inner_update",
+    "meta_sgd_step_sizes",
+    "named_params",
+    "reptile_gradient",
+    "unflatten",
 ]

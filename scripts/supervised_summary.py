@@ -26,20 +26,20 @@ def summarize(run: Path) -> str:
     out = [f"# {run.name}", "",
            f"Made by `{COMMANDS.get(run.name, '?')}` (config: `config.yaml`, seed {cfg['seed']}); "
            "README written by `python scripts/supervised_summary.py " + str(run) + "`.", "",
-           f"Meta-training: {ev['iterations']} iterations of {cfg['meta_batch_size']} tasks, "
+           (f"Meta-training: {ev['iterations']} iterations of {cfg['meta_batch_size']} tasks, "
            f"{hours:.2f} h of training time on one shared CPU thread "
            f"(algorithm {cfg['algorithm']}, first_order={cfg['first_order']}, inner step size "
-           f"{cfg['inner_step_size']}, {cfg['inner_steps']} inner step(s) in training).", "",
-           f"Evaluation: {ev['num_tasks']} held-out tasks (eval_seed {ev['eval_seed']}), mean ± 95% CI "
-           "(1.96·s/√n).", ""]
+           f"{cfg['inner_step_size']}, {cfg['inner_steps']} inner step(s) in training)."), "",
+           (f"Evaluation: {ev['num_tasks']} held-out tasks (eval_seed {ev['eval_seed']}), mean ± 95% CI "
+           "(1.96·s/√n)."), ""]
     if "accuracy_mean" in ev:
         out += [f"{cfg['num_ways']}-way {cfg['num_shots']}-shot, {ev['num_query']} query images per class:", "",
                 "| inner steps at test | accuracy |", "|---|---|"]
         for k, acc in ev["accuracy_by_steps"].items():
             out.append(f"| {k} | {100 * acc:.2f} ± {100 * ev['ci95_by_steps'][k]:.2f} % |")
         if (cfg["num_ways"], cfg["num_shots"]) == (5, 1):
-            out += ["", "Reference: Finn et al. (2017) report 98.7 ± 0.4 % for 5-way 1-shot after 60000 "
-                    "meta-iterations; this run had the CPU budget for the number of iterations above."]
+            out += ["", ("Reference: Finn et al. (2017) report 98.7 ± 0.4 % for 5-way 1-shot after 60000 "
+                    "meta-iterations; this run had the CPU budget for the number of iterations above.")]
     else:
         pre = ev["pretrained"]
         out += [f"K = {cfg['num_shots']} support points, MSE on {ev['num_query']} query points per task:", "",
@@ -49,11 +49,11 @@ def summarize(run: Path) -> str:
                        f"{pre['mse_by_steps'][k]:.3f} ± {pre['mse_ci95_by_steps'][k]:.3f} |")
     out += ["", "![learning curve](learning_curve.png)", ""]
     if bench:
-        out += ["Speed (`scripts/supervised_bench.sh`, `bench.json`): "
+        out += [("Speed (`scripts/supervised_bench.sh`, `bench.json`): "
                 f"{bench['rlmaml_first_order_batches_per_s']} meta-batches/s vs "
                 f"{bench['naive_first_order_batches_per_s']} for a per-task deepcopy loop "
                 f"(first-order both, ratio {bench['ratio']}); second-order "
-                f"{bench['rlmaml_second_order_batches_per_s']} meta-batches/s.", ""]
+                f"{bench['rlmaml_second_order_batches_per_s']} meta-batches/s."), ""]
     out += ["Files: `config.yaml`, `metrics.jsonl`, `eval.json`, `learning_curve.png`, `tb/` (TensorBoard), "
             "`checkpoint.pt` (resume with `rlmaml supervised --resume --out " + str(run) + " num_iterations=N`).", ""]
     return "\n".join(out)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -182,3 +183,12 @@ def test_command_line_writes_eval_json_with_all_methods_and_videos(runs, tmp_pat
     assert png.name == "adaptation_curve.png" and png.stat().st_size > 0
     assert compare.main([str(tmp_path), "--render", "1"]) == 2
     assert "--render needs a trained policy" in capsys.readouterr().err
+
+
+def test_out_names_a_json_file_or_a_directory_for_eval_json_and_videos(tmp_path):
+    from rlmaml.rl.compare import output_paths
+
+    assert output_paths(tmp_path / "run", None, None) == (tmp_path / "run" / "eval.json", None)
+    assert output_paths("run", "x/e.json", None) == (Path("x/e.json"), Path("x/videos"))
+    assert output_paths("run", "x/outdir", None) == (Path("x/outdir/eval.json"), Path("x/outdir/videos"))
+    assert output_paths("run", "x/outdir", "v") == (Path("x/outdir/eval.json"), Path("v"))

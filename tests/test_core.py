@@ -3,17 +3,26 @@ float64, closed forms for linear least squares, explicit Hessians and linear sol
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pytest
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from rlmaml.core import (adapt, backtracking_line_search, conjugate_gradient, detach_params, flatten, forward,
-                         hessian_vector_product, inner_update, meta_sgd_step_sizes, named_params, reptile_gradient,
-                         unflatten)
+from rlmaml.core import (
+    adapt,
+    backtracking_line_search,
+    conjugate_gradient,
+    detach_params,
+    flatten,
+    forward,
+    hessian_vector_product,
+    inner_update,
+    meta_sgd_step_sizes,
+    named_params,
+    reptile_gradient,
+    unflatten,
+)
 from rlmaml.supervised.models import Conv4
 
 
@@ -133,7 +142,7 @@ def test_linear_least_squares_meta_gradient_closed_form(steps):
     grad_q = 2.0 / m * Xq.T @ (Xq @ w - yq)
     expected = np.linalg.matrix_power(np.eye(d) - alpha * H, steps) @ grad_q
 
-    t = {k: torch.tensor(v) for k, v in dict(Xs=Xs, ys=ys, Xq=Xq, yq=yq).items()}
+    t = {k: torch.tensor(v) for k, v in {"Xs": Xs, "ys": ys, "Xq": Xq, "yq": yq}.items()}
     params = {"w": torch.tensor(w0, requires_grad=True)}
     fast = adapt(lambda p: ((t["Xs"] @ p["w"] - t["ys"]) ** 2).mean(), params, steps, alpha)
     (grad,) = torch.autograd.grad(((t["Xq"] @ fast["w"] - t["yq"]) ** 2).mean(), [params["w"]])
@@ -227,6 +236,9 @@ def test_conjugate_gradient_solves_spd_system():
     rough = conjugate_gradient(lambda v: A @ v, b, iters=2)
     assert (A @ rough - b).norm() < b.norm()
     assert not torch.allclose(rough, expected, atol=1e-6)
+    rough, residual = conjugate_gradient(lambda v: A @ v, b, iters=2, return_residual=True)
+    torch.testing.assert_close(residual, b - A @ rough)          # the recursion tracks b − A x
+    torch.testing.assert_close(rough @ (b - residual), rough @ A @ rough)  # xᵀAx without a product
 
 
 def test_backtracking_line_search_accepts_and_rejects():

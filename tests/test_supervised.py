@@ -14,7 +14,6 @@ import pytest
 import torch
 
 from rlmaml.config import ConfigError, load_config
-from rlmaml.core import named_params
 from rlmaml.errors import UserError
 from rlmaml.supervised import omniglot
 from rlmaml.supervised.experiment import SupervisedConfig, TaskSource, make_learner, meta_update
@@ -159,7 +158,7 @@ def test_task_batched_meta_gradient_equals_per_task_loop():
         cfg = _sinusoid_cfg(inner_steps=2, inner_step_size=0.05)
         batch = TaskSource(cfg, "cpu", torch.float64).sample(np.random.default_rng(0), 4)
         torch.manual_seed(0)
-        model, params, alpha, opt = make_learner(cfg, "cpu")
+        model, params, alpha, _opt = make_learner(cfg, "cpu")
         from rlmaml.supervised import experiment
 
         fast = experiment.adapt_tasks(model, params, alpha, batch, cfg, 2, False, batched=True)
@@ -345,7 +344,7 @@ def test_conv4_meta_update_gradient_matches_finite_differences():
         def objective(theta):  # (1/B) Σ_i L_{Q_i}(θ'_i), values only
             total = 0.0
             for xs, ys, xq, yq in zip(*batch):
-                fast = adapt(lambda p: F.cross_entropy(forward(model, p, xs), ys), unflatten(theta, like), 2,
+                fast = adapt(lambda p, xs=xs, ys=ys: F.cross_entropy(forward(model, p, xs), ys), unflatten(theta, like), 2,
                              cfg.inner_step_size, first_order=True)
                 total += F.cross_entropy(forward(model, fast, xq), yq).item() / 2
             return total

@@ -5,7 +5,17 @@ from .optim import backtracking_line_search, conjugate_gradient, hessian_vector_
 from .params import Params, detach_params, flatten, forward, named_params, unflatten
 
 __all__ = [
-    "Params", "named_params", "forward", "flatten", "unflatten", "detach_params",
-    "adapt", "inner_update", "reptile_gradient", "meta_sgd_step_sizes",
-    "hessian_vector_product", "conjugate_gradient", "backtracking_line_search",
+    "Params",
+    "adapt",
+    "backtracking_line_search",
+    "conjugate_gradient",
+    "detach_params",
+    "flatten",
+    "forward",
+    "hessian_vector_product",
+    "inner_update",
+    "meta_sgd_step_sizes",
+    "named_params",
+    "reptile_gradient",
+    "unflatten",
 ]

@@ -17,14 +17,14 @@ dict of per-parameter tensors (Meta-SGD, learnable when they require grad).
 
 from __future__ import annotations
 
-from typing import Callable, Mapping, Sequence, Union
+from collections.abc import Callable, Mapping, Sequence
 
 import torch
 from torch import Tensor
 
 from .params import Params
 
-StepSize = Union[float, Tensor, Mapping[str, Tensor]]
+StepSize = float | Tensor | Mapping[str, Tensor]
 LossFn = Callable[[Params], Tensor]
 
 

@@ -3,7 +3,7 @@ conjugate gradient and a backtracking line search."""
 
 from __future__ import annotations
 
-from typing import Callable, Mapping
+from collections.abc import Callable, Mapping
 
 import torch
 from torch import Tensor
@@ -33,11 +33,14 @@ def hessian_vector_product(fn: Callable[[], Tensor], params: Mapping[str, Tensor
 
 
 def conjugate_gradient(matvec: Callable[[Tensor], Tensor], b: Tensor, iters: int = 10,
-                       residual_tol: float = 1e-10) -> Tensor:
+                       residual_tol: float = 1e-10, return_residual: bool = False):
     """Approximately solve A x = b for symmetric positive-definite A given only x ↦ A x.
 
     Standard CG: r₀ = p₀ = b, x₀ = 0;  α = rᵀr / pᵀAp;  x += αp;  r −= αAp;
     β = r'ᵀr' / rᵀr;  p = r' + βp.
+
+    The recursion keeps r = b − A x, so ``return_residual=True`` returns (x, r) and
+    xᵀA x = xᵀ(b − r) costs no further product (TRPO's step scale).
     """
     x = torch.zeros_like(b)
     r = b.clone()
@@ -53,6 +56,8 @@ def conjugate_gradient(matvec: Callable[[Tensor], Tensor], b: Tensor, iters: int
         rr_new = torch.dot(r, r)
         p = r + (rr_new / rr) * p
         rr = rr_new
+    if return_residual:
+        return x.detach(), r.detach()
     return x.detach()
 
 

@@ -7,7 +7,7 @@ Instead the parameters live in a dict θ = {name: tensor} and a forward pass is
 
 from __future__ import annotations
 
-from typing import Iterable, Mapping
+from collections.abc import Iterable, Mapping
 
 import torch
 from torch import Tensor, nn

@@ -189,6 +189,20 @@ def check_render_request(run_dir: str | Path, num_render: int) -> None:
 
 
 # ------------------------------------------------------------------------------------------------- CLI
+def output_paths(run_dir: str | Path, out: str | None, render_out: str | None) -> tuple[Path, Path | None]:
+    """(eval.json path, video directory): ``--out FILE.json`` names the JSON; any other ``--out`` is a
+    directory that gets ``eval.json`` and ``videos/``; ``--render-out`` overrides the video directory."""
+    if out is None:
+        json_path = Path(run_dir) / "eval.json"
+    elif out.endswith(".json"):
+        json_path = Path(out)
+    else:
+        json_path = Path(out) / "eval.json"
+    if render_out is not None:
+        return json_path, Path(render_out)
+    return json_path, (json_path.parent / "videos" if out is not None else None)
+
+
 def run_with_comparisons(args) -> int:
     """``rlmaml evaluate RUN_DIR [--compare DIR …] [--render N]``: eval.json with every method on the same
     held-out tasks (layout of :func:`rlmaml.rl.evaluate.run` plus the comparison methods), then videos."""
@@ -220,7 +234,7 @@ def run_with_comparisons(args) -> int:
         "methods": comparison["methods"],
         "tasks": [{k: np.asarray(v).tolist() for k, v in t.items()} for t in tasks],
     }
-    out = Path(args.out) if args.out else Path(args.run_dir) / "eval.json"
+    out, video_dir = output_paths(args.run_dir, args.out, args.render_out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=1))
     for name, summary in comparison["methods"].items():
@@ -229,7 +243,7 @@ def run_with_comparisons(args) -> int:
     print(f"-> {out}")
     if args.render:
         for path in render_from_evaluation(args.run_dir, config.env, comparison["episodes"][config.algorithm],
-                                           tasks, args.render, args.render_out, args.fps, progress=True):
+                                           tasks, args.render, video_dir, args.fps, progress=True):
             print(path)
     return 0
 
@@ -258,6 +272,7 @@ __all__ = [
     "evaluate_methods",
     "main",
     "method_name",
+    "output_paths",
     "random_init",
     "recorded_adaptation_returns",
     "render_from_evaluation",

@@ -20,11 +20,9 @@ Public API (used by ``--compare``/``--render`` style extensions):
 from __future__ import annotations
 
 import argparse
-import json
 import math
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from ..checkpoint import load_checkpoint
@@ -128,30 +126,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="seeds the held-out tasks and rollouts (default 0)")
     parser.add_argument("--episodes-per-task", type=int, default=None, help="default: the run's episodes_per_task")
     parser.add_argument("--device", default="cpu", help="cpu or cuda (policy and adaptation)")
-    parser.add_argument("--out", default=None, help="output JSON (default RUN_DIR/eval.json)")
+    parser.add_argument("--out", default=None,
+                        help="output JSON file, or a directory for eval.json and videos (default RUN_DIR/eval.json)")
+    from .compare import add_compare_arguments
+
+    add_compare_arguments(parser)
 
 
 def run(args) -> int:
-    if args.episodes_per_task is not None and args.episodes_per_task <= 0:
-        raise UserError(f"--episodes-per-task must be a positive integer, got {args.episodes_per_task}")
-    config, _, _ = load_run(args.run_dir, args.device)
-    if config.num_threads:
-        torch.set_num_threads(config.num_threads)
-    tasks = held_out_tasks(config, args.num_tasks, args.seed)
-    summary = evaluate_run(args.run_dir, tasks, args.grad_steps, args.seed, args.device, args.episodes_per_task)
-    result = {
-        "env": config.env,
-        "num_tasks": args.num_tasks,
-        "grad_steps": list(range(args.grad_steps + 1)),
-        "seed": args.seed,
-        "episodes_per_task": args.episodes_per_task or config.episodes_per_task,
-        "fast_lr": config.fast_lr,
-        "methods": {config.algorithm: summary},
-        "tasks": [{k: (np.asarray(v).tolist()) for k, v in t.items()} for t in tasks],
-    }
-    out = Path(args.out) if args.out else Path(args.run_dir) / "eval.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=1))
-    table = "  ".join(f"{j}: {m:.2f} ± {c:.2f}" for j, (m, c) in enumerate(zip(summary["mean"], summary["ci95"])))
-    print(f"{config.algorithm} on {args.num_tasks} tasks of {config.env}  {table}  -> {out}")
-    return 0
+    """Every method (this run, ``--compare`` runs, a random initialisation) on the same held-out tasks."""
+    from .compare import run_with_comparisons
+
+    return run_with_comparisons(args)

@@ -246,8 +246,9 @@ class MetaLearner:
                 metrics["grad_norm"] = g.norm().item()
                 if not _finite(loss, g):
                     return self._reject(metrics, "surrogate loss or meta-gradient is not finite")
-                stepdir = conjugate_gradient(fisher_vector_product, g, iters=self.cg_iters)
-                shs = torch.dot(stepdir, fisher_vector_product(stepdir)).item()
+                stepdir, residual = conjugate_gradient(fisher_vector_product, g, iters=self.cg_iters,
+                                                       return_residual=True)
+                shs = torch.dot(stepdir, g - residual).item()  # = sᵀ(F + λI)s, as CG keeps r = g − (F + λI)s
         except FloatingPointError as exc:
             return self._reject(metrics, str(exc))
         if not (_finite(stepdir) and math.isfinite(shs) and shs > 0):

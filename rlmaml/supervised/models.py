@@ -9,7 +9,8 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+import itertools
+from collections.abc import Sequence
 
 import torch
 from torch import Tensor, nn
@@ -22,7 +23,7 @@ class SinusoidMLP(nn.Module):
     def __init__(self, hidden_sizes: Sequence[int] = (40, 40), in_dim: int = 1, out_dim: int = 1):
         super().__init__()
         sizes = [in_dim, *hidden_sizes, out_dim]
-        self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:]))
+        self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in itertools.pairwise(sizes))
 
     def forward(self, x: Tensor) -> Tensor:
         for i, layer in enumerate(self.layers):

@@ -198,7 +198,7 @@ def load_omniglot(data_dir: str | Path | None = None, cache_dir: str | Path | No
             images = np.load(cache, allow_pickle=False)
             if images.dtype == np.uint8 and images.ndim == 4 and images.shape[1:] == (DRAWERS, IMAGE_SIZE, IMAGE_SIZE):
                 return images
-        except Exception:  # noqa: BLE001 - a broken cache is rebuilt
+        except Exception:  # noqa: BLE001, S110 - a broken cache is rebuilt
             pass
     parts, ids = [], []
     for source in sources:

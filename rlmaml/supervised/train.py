@@ -36,7 +36,7 @@ import numpy as np
 import torch
 
 from ..checkpoint import CHECKPOINT_NAME, load_checkpoint, rng_state, save_checkpoint, set_rng_state
-from ..config import ConfigError, load_config, parse_overrides, save_config
+from ..config import load_config, parse_overrides, save_config
 from ..errors import UserError
 from ..logging import RunLogger
 from .experiment import SupervisedConfig, TaskSource, make_learner, meta_update

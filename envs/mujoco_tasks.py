@@ -45,6 +45,27 @@ def _scalar_task(cls, task, key):
     return task
 
 
+class _DirectionTask:
+    """Task protocol of the direction families: ``{"direction": d}``, ``d ~ U{-1, +1}``."""
+
+    task_keys = ("direction",)
+
+    @classmethod
+    def sample_tasks_from(cls, rng, n):
+        return [{"direction": float(d)} for d in rng.choice([-1.0, 1.0], size=n)]
+
+    @classmethod
+    def validate_task(cls, task):
+        task = _scalar_task(cls, task, "direction")
+        if task["direction"] not in (-1, 1):
+            raise UserError(f"task 'direction' must be -1 or 1, got {task['direction']!r}")
+        return task
+
+    @classmethod
+    def task_vector(cls, task):
+        return np.array([task["direction"]], dtype=np.float64)
+
+
 class _MujocoTaskEnv(TaskEnvMixin):
     """Shared step/reset logic; subclasses provide the vectorised formulas."""
 
@@ -146,25 +167,8 @@ class HalfCheetahVelEnv(_HalfCheetahTaskEnv):
         return -np.abs(x_velocity - params[:, 0])
 
 
-class HalfCheetahDirEnv(_HalfCheetahTaskEnv):
+class HalfCheetahDirEnv(_DirectionTask, _HalfCheetahTaskEnv):
     """HalfCheetah running forward or backward: ``r = d · v_x - 0.05‖a‖²``, ``d ~ U{-1, +1}``."""
-
-    task_keys = ("direction",)
-
-    @classmethod
-    def sample_tasks_from(cls, rng, n):
-        return [{"direction": float(d)} for d in rng.choice([-1.0, 1.0], size=n)]
-
-    @classmethod
-    def validate_task(cls, task):
-        task = _scalar_task(cls, task, "direction")
-        if task["direction"] not in (-1, 1):
-            raise UserError(f"task 'direction' must be -1 or 1, got {task['direction']!r}")
-        return task
-
-    @classmethod
-    def task_vector(cls, task):
-        return np.array([task["direction"]], dtype=np.float64)
 
     @classmethod
     def forward_reward(cls, x_velocity, params):
@@ -239,25 +243,8 @@ class AntVelEnv(_AntTaskEnv):
         return -np.abs(velocity[:, 0] - params[:, 0]) + 1.0
 
 
-class AntDirEnv(_AntTaskEnv):
+class AntDirEnv(_DirectionTask, _AntTaskEnv):
     """Ant running forward or backward: forward term ``d · v_x``, ``d ~ U{-1, +1}``."""
-
-    task_keys = ("direction",)
-
-    @classmethod
-    def sample_tasks_from(cls, rng, n):
-        return [{"direction": float(d)} for d in rng.choice([-1.0, 1.0], size=n)]
-
-    @classmethod
-    def validate_task(cls, task):
-        task = _scalar_task(cls, task, "direction")
-        if task["direction"] not in (-1, 1):
-            raise UserError(f"task 'direction' must be -1 or 1, got {task['direction']!r}")
-        return task
-
-    @classmethod
-    def task_vector(cls, task):
-        return np.array([task["direction"]], dtype=np.float64)
 
     @classmethod
     def forward_reward(cls, velocity, position, params):

@@ -10,21 +10,8 @@ Public API (the functional core shared by both modes)::
 Importing rlmaml registers the task environments with Gymnasium (``rlmaml/Navigation2D-v0``, ...).
 """
 
-from .core import (
-    Params,
-    adapt,
-    backtracking_line_search,
-    conjugate_gradient,
-    detach_params,
-    flatten,
-    forward,
-    hessian_vector_product,
-    inner_update,
-    meta_sgd_step_sizes,
-    named_params,
-    reptile_gradient,
-    unflatten,
-)
+from . import core as _core
+from .core import *  # the core API, listed in rlmaml.core.__all__
 from .errors import UserError
 
 __version__ = "0.1.0"
@@ -36,19 +23,4 @@ except ImportError as _exc:  # pragma: no cover - only when the envs package its
 
     warnings.warn(f"rlmaml environments unavailable: {_exc}")
 
-__all__ = [
-    "Params",
-    "UserError",
-    "adapt",
-    "backtracking_line_search",
-    "conjugate_gradient",
-    "detach_params",
-    "flatten",
-    "forward",
-    "hessian_vector_product",
-    "inner_update",
-    "meta_sgd_step_sizes",
-    "named_params",
-    "reptile_gradient",
-    "unflatten",
-]
+__all__ = [*_core.__all__, "UserError"]  # noqa: PLE0604

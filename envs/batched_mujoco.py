@@ -10,14 +10,16 @@ computes in ``mj_rnePostConstraint`` and ``mujoco.rollout`` does not return, and
 v5 env reads after ``mj_step``. The Ant model integrates with RK4, so both belong to the last Runge-Kutta
 stage of the last substep, which no returned state reproduces. The engine therefore runs the first
 ``frame_skip - 1`` substeps of every copy in the one native ``rollout`` call (all cores) and the last substep
-per copy (``mj_setState``, ``mj_step``, ``mj_rnePostConstraint``, exactly as the single env does). The physics
-work is the same as the single env's, but that last fifth runs on one core (the MuJoCo Python calls hold the
-GIL, so threads do not help); ``rlmaml bench rollouts`` measures the cost against the pure-rollout limit.
+per copy (``mj_setState``, ``mj_step``, ``mj_rnePostConstraint``, exactly as the single env does), the copies
+split into one contiguous chunk per thread of a persistent thread pool (``mj_step`` releases the GIL, so the
+chunks run in parallel; only the small per-copy Python glue is serialised). ``rlmaml bench rollouts``
+measures the cost against the pure-rollout limit.
 """
 
 from __future__ import annotations
 
 import os
+from concurrent.futures import ThreadPoolExecutor
 
 import gymnasium as gym
 import mujoco
@@ -60,6 +62,7 @@ class BatchedMujocoEnv(BatchedEnv):
         nthread = max(1, self.num_threads)
         self._datas = [mujoco.MjData(self.model) for _ in range(nthread)]
         self._pool = mujoco.rollout.Rollout(nthread=self.num_threads if self.num_threads > 1 else 0)
+        self._substep_pool = ThreadPoolExecutor(nthread) if nthread > 1 else None
 
         m = self.model
         self.nq, self.nv, self.nu = m.nq, m.nv, m.nu
@@ -149,13 +152,22 @@ class BatchedMujocoEnv(BatchedEnv):
 
     def _last_substep(self, states: np.ndarray, controls: np.ndarray) -> None:
         """One substep from ``states[k]`` under ``controls[k]`` per copy, then ``mj_rnePostConstraint``:
-        fills ``self._next`` (state), ``self._cfrc`` (``cfrc_ext``), ``self._xpos`` and the warm start."""
+        fills ``self._next`` (state), ``self._cfrc`` (``cfrc_ext``), ``self._xpos`` and the warm start.
+        Copies are split into one contiguous chunk per MjData/thread."""
+        bounds = np.linspace(0, self.num_envs, len(self._datas) + 1).astype(int)
+        chunks = [(lo, hi, d) for lo, hi, d in zip(bounds[:-1], bounds[1:], self._datas) if hi > lo]
+        if self._substep_pool is None or len(chunks) == 1:
+            for chunk in chunks:
+                self._last_substep_chunk(states, controls, *chunk)
+        else:
+            for future in [self._substep_pool.submit(self._last_substep_chunk, states, controls, *c) for c in chunks]:
+                future.result()
+
+    def _last_substep_chunk(self, states, controls, lo: int, hi: int, d) -> None:
         m = self.model
         dims = self.family.position_dims
         body = self.single._main_body if hasattr(self.single, "_main_body") else 1
-
-        d = self._datas[0]
-        for k in range(self.num_envs):
+        for k in range(lo, hi):
             mujoco.mj_setState(m, d, states[k], FULLPHYSICS)
             d.ctrl[:] = controls[k]
             d.qacc_warmstart[:] = self._warmstart[k]
@@ -211,4 +223,6 @@ class BatchedMujocoEnv(BatchedEnv):
     def close(self):
         if self._pool is not None and self._pool.rollout_ is not None:
             self._pool.close()
+        if self._substep_pool is not None:
+            self._substep_pool.shutdown(wait=False)
         self.single.close()

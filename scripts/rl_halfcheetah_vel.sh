@@ -6,9 +6,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=results/halfcheetah-vel
 if [[ "${RESUME:-0}" == 1 ]]; then
-  OMP_NUM_THREADS=1 python scripts/rl_train.py --resume "$OUT" --no-progress "$@"
+  OMP_NUM_THREADS=2 python scripts/rl_train.py --resume "$OUT" --no-progress "$@"
 else
-  OMP_NUM_THREADS=1 python scripts/rl_train.py halfcheetah-vel num_threads=1 seed=0 --out "$OUT" --no-progress "$@"
+  OMP_NUM_THREADS=2 python scripts/rl_train.py halfcheetah-vel num_threads=2 seed=0 --out "$OUT" --no-progress "$@"
 fi
 if [[ "${SKIP_EVAL:-0}" != 1 ]]; then
   OMP_NUM_THREADS=1 python scripts/rl_evaluate.py "$OUT" --num-tasks 40 --grad-steps 3 --seed 1000 --out "$OUT/eval.json"

@@ -98,6 +98,26 @@ def test_fisher_vector_product_equals_explicit_hessian_of_kl_through_adaptation(
     torch.testing.assert_close(fvp_damped(v), hessian @ v + 0.25 * v, rtol=1e-7, atol=1e-9)
 
 
+def test_fisher_on_a_task_subset_is_the_hessian_of_that_subsets_kl_and_keeps_the_full_gradient():
+    policy, theta, train, valid, _ = tiny_problem(seed=3, num_tasks=3)
+    full = MetaLearner(policy, theta, fast_lr=0.5, cg_damping=0.0)
+    sub = MetaLearner(policy, theta, fast_lr=0.5, cg_damping=0.0, fisher_tasks=2)
+    loss_full, g_full, fvp_full, _, _ = full.natural_gradient_setup([train], valid)
+    loss_sub, g_sub, fvp_sub, _, _ = sub.natural_gradient_setup([train], valid)
+    assert loss_sub == loss_full
+    torch.testing.assert_close(g_sub, g_full)              # the meta-gradient still uses every task
+    train2, valid2 = train.first_tasks(2), valid.first_tasks(2)
+    _, pi2 = sub.objective(sub.params, [train2], valid2, first_order=False)
+    flat = flatten(sub.params).detach()
+    hessian = torch.autograd.functional.hessian(
+        _kl_through_adaptation(sub, [train2], valid2, detach_distribution(pi2)), flat)
+    v = torch.randn(flat.numel(), dtype=flat.dtype, generator=torch.Generator().manual_seed(0))
+    torch.testing.assert_close(fvp_sub(v), hessian @ v, rtol=1e-7, atol=1e-9)
+    assert (fvp_sub(v) - fvp_full(v)).norm() > 1e-3 * fvp_full(v).norm()  # a different (subset) curvature
+    with pytest.raises(ValueError, match="fisher_tasks"):
+        MetaLearner(policy, theta, fisher_tasks=-1)
+
+
 @pytest.mark.parametrize("num_inner_steps", [1, 2])
 def test_second_order_meta_gradient_matches_finite_differences(num_inner_steps):
     policy, theta, train, valid, train2 = tiny_problem(seed=2)

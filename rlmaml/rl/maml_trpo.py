@@ -24,6 +24,10 @@ For a meta-batch of tasks T_1..T_N, with policy parameters θ:
    meta-policy, taken *through* the adaptation; second-order unless first_order)
 
        s    = CG(F + λI, g)                     (cg_iters iterations, λ = cg_damping)
+
+   F may be estimated on the first ``fisher_tasks`` tasks of the meta-batch only (tasks are i.i.d., so
+   (1/n) Σ_{t ≤ n} ∇²KL_t is an unbiased estimate of F; the step scale and the line search's KL ≤ δ test
+   still use every task), the TRPO habit of a subsampled Fisher, with the cost of every product cut by N/n.
        Δ    = sqrt(2 δ / sᵀ F s) · s            (δ = max_kl)
        θ   ← θ − ρ^j Δ   for the first j = 0, 1, … with S(θ − ρ^j Δ) < S(θ) and KL ≤ δ
 
@@ -85,6 +89,10 @@ class TaskBatch:
 
         return cls(task_major(episodes.observations), task_major(episodes.actions),
                    task_major(episodes.mask.float()), task_major(advantages.float()))
+
+    def first_tasks(self, n: int) -> TaskBatch:
+        """The batch restricted to tasks 0..n−1."""
+        return TaskBatch(self.observations[:n], self.actions[:n], self.mask[:n], self.advantages[:n])
 
     def to(self, device) -> TaskBatch:
         return TaskBatch(*(x.to(device) for x in (self.observations, self.actions, self.mask, self.advantages)))
@@ -171,7 +179,8 @@ class MetaLearner:
 
     def __init__(self, policy, params: Mapping[str, Tensor], *, fast_lr: float = 0.1, first_order: bool = False,
                  meta_optimizer: str = "trpo", max_kl: float = 0.01, cg_iters: int = 10, cg_damping: float = 1e-5,
-                 ls_max_steps: int = 15, ls_backtrack_ratio: float = 0.8, meta_lr: float = 1e-3):
+                 ls_max_steps: int = 15, ls_backtrack_ratio: float = 0.8, meta_lr: float = 1e-3,
+                 fisher_tasks: int = 0):
         if meta_optimizer not in ("trpo", "adam"):
             raise ValueError(f"meta_optimizer {meta_optimizer!r} is not allowed; allowed: trpo, adam")
         self.policy = policy
@@ -180,6 +189,9 @@ class MetaLearner:
         self.meta_optimizer = meta_optimizer
         self.max_kl, self.cg_iters, self.cg_damping = max_kl, cg_iters, cg_damping
         self.ls_max_steps, self.ls_backtrack_ratio = ls_max_steps, ls_backtrack_ratio
+        if fisher_tasks < 0:
+            raise ValueError(f"fisher_tasks must be >= 0 (0 = every task), got {fisher_tasks}")
+        self.fisher_tasks = int(fisher_tasks)
         self.optimizer = torch.optim.Adam(list(self.params.values()), lr=meta_lr) if meta_optimizer == "adam" else None
 
     # -- state for checkpoints
@@ -219,16 +231,25 @@ class MetaLearner:
         """At the current θ: (S(θ), g = ∇_θ S, v ↦ (F + λI) v, log π_old, π_old).
 
         One second-order adaptation graph serves the meta-gradient and every Fisher-vector
-        product F v = ∇_θ (∇_θ KL(θ) · v): ∇KL is built once with ``create_graph=True``.
+        product F v = ∇_θ (∇_θ KL(θ) · v): ∇KL is built once with ``create_graph=True``. With
+        ``fisher_tasks`` = n < N, the KL (and so F) is that of a second graph over the first n tasks.
         """
         theta = self.params
         leaves = list(theta.values())
+        subsample = 0 < self.fisher_tasks < valid.num_tasks
         logp, pi = self.objective(theta, train_batches, valid, first_order=self.first_order)
         old_logp, old_pi = logp.detach(), detach_distribution(pi)
         loss = surrogate_loss(logp, old_logp, valid)
-        kl = mean_kl(old_pi, pi, valid.mask)
-        grads = torch.autograd.grad(loss, leaves, retain_graph=True, allow_unused=True)
+        grads = torch.autograd.grad(loss, leaves, retain_graph=not subsample, allow_unused=True)
         g = flatten([torch.zeros_like(p) if gr is None else gr for p, gr in zip(leaves, grads)])
+        if subsample:
+            n = self.fisher_tasks
+            fisher_valid = valid.first_tasks(n)
+            _, fisher_pi = self.objective(theta, [b.first_tasks(n) for b in train_batches], fisher_valid,
+                                          first_order=self.first_order)
+            kl = mean_kl(detach_distribution(fisher_pi), fisher_pi, fisher_valid.mask)
+        else:
+            kl = mean_kl(old_pi, pi, valid.mask)
         fisher_vector_product = hessian_vector_product(lambda: kl, theta, damping=self.cg_damping)
         return loss.detach(), g, fisher_vector_product, old_logp, old_pi
 

@@ -66,6 +66,7 @@ class TrainConfig:
     max_kl: float = 0.01
     cg_iters: int = 10
     cg_damping: float = 1e-5
+    fisher_tasks: int = 0
     ls_max_steps: int = 15
     ls_backtrack_ratio: float = 0.8
     gamma: float = 0.99
@@ -85,6 +86,7 @@ class TrainConfig:
         for key in ("num_batches", "meta_batch_size", "episodes_per_task", "horizon", "cg_iters", "ls_max_steps",
                     "checkpoint_every"):
             require(getattr(self, key) > 0, key, "a positive integer", getattr(self, key))
+        require(self.fisher_tasks >= 0, "fisher_tasks", "a non-negative integer (0 = every task)", self.fisher_tasks)
         require(self.num_inner_steps >= 0, "num_inner_steps", "a non-negative integer", self.num_inner_steps)
         require(self.algorithm != "maml" or self.num_inner_steps >= 1, "num_inner_steps",
                 ">= 1 for algorithm maml (pretrained/oracle use 0)", self.num_inner_steps)
@@ -128,7 +130,8 @@ def make_learner(cfg: TrainConfig, policy, params) -> MetaLearner:
     return MetaLearner(policy, params, fast_lr=cfg.fast_lr, first_order=cfg.first_order,
                        meta_optimizer=cfg.meta_optimizer, max_kl=cfg.max_kl, cg_iters=cfg.cg_iters,
                        cg_damping=cfg.cg_damping, ls_max_steps=cfg.ls_max_steps,
-                       ls_backtrack_ratio=cfg.ls_backtrack_ratio, meta_lr=cfg.meta_lr)
+                       ls_backtrack_ratio=cfg.ls_backtrack_ratio, meta_lr=cfg.meta_lr,
+                       fisher_tasks=cfg.fisher_tasks)
 
 
 def batch_seeds(seed: int, batch: int, count: int) -> list[int]:

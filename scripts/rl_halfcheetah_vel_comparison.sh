@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# HalfCheetahVel, the paper's comparison (Finn et al. 2017, Fig. 5): MAML (results/halfcheetah-vel, trained by
+# scripts/rl_halfcheetah_vel.sh) against a policy pretrained with TRPO on the task mixture, a random
+# initialisation and an oracle that observes the target velocity; all evaluated on the same 40 held-out tasks
+# (seed 1000), 0..3 inner steps, with videos of MAML adapting on the first 2 tasks.
+# The comparison runs are trained here when missing (preset halfcheetah-vel, seed 0, BATCHES meta-batches,
+# default 100; they train without adaptation, so a batch samples half as many steps as a MAML batch).
+# Writes results/halfcheetah-vel-comparison/{eval.json, adaptation_curve.png, learning_curves.png, videos/}.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+MAML=results/halfcheetah-vel
+OUT=results/halfcheetah-vel-comparison
+BATCHES="${BATCHES:-100}"
+THREADS="${THREADS:-1}"
+export OMP_NUM_THREADS="$THREADS" MUJOCO_GL="${MUJOCO_GL:-egl}"
+for alg in pretrained oracle; do
+  run="results/halfcheetah-vel-$alg"
+  if [[ -f "$run/checkpoint.pt" ]]; then
+    python scripts/rl_train.py --resume "$run" --no-progress num_batches="$BATCHES"
+  else
+    python scripts/rl_train.py halfcheetah-vel algorithm=$alg num_inner_steps=0 num_batches="$BATCHES" \
+      num_threads="$THREADS" seed=0 --out "$run" --no-progress
+  fi
+done
+if [[ "${TRAIN_ONLY:-0}" == 1 ]]; then exit 0; fi
+if [[ ! -f "$MAML/checkpoint.pt" ]]; then
+  echo "train MAML first: scripts/rl_halfcheetah_vel.sh" >&2
+  exit 2
+fi
+rlmaml evaluate "$MAML" --compare results/halfcheetah-vel-pretrained results/halfcheetah-vel-oracle \
+  --num-tasks 40 --grad-steps 3 --seed 1000 --out "$OUT/eval.json" --render 2 --render-out "$OUT/videos"
+python scripts/plot_results.py "$OUT"
+python -c 'import sys; from rlmaml.plotting import plot_runs; print(*plot_runs(sys.argv[1:4], sys.argv[4], labels=["MAML", "pretrained", "oracle"], only="learning"))' \
+  "$MAML" results/halfcheetah-vel-pretrained results/halfcheetah-vel-oracle "$OUT/learning_curves.png"

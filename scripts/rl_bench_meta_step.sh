@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
-# Time paper-config 2D-navigation meta-batches (20 tasks × 20 episodes × H 100, second-order MAML-TRPO,
+# Time MAML-TRPO meta-batches of a preset (default navigation: 20 tasks × 20 episodes × H 100, second order,
 # 10 CG iterations) with THREADS torch threads (default 2, both cores here): wall time and process CPU time,
-# medians over 3 batches.
-# Appends one JSON object per run to results/navigation/bench-meta-step.jsonl.
+# medians over BATCHES batches (default 3) after one warm-up batch.
+# Appends one JSON object per run to results/<preset>/bench-meta-step.jsonl. Extra arguments are config
+# overrides, e.g. fisher_tasks=5 (Fisher-vector products on 5 of the 20 tasks).
+#   PRESET=halfcheetah-vel BATCHES=1 scripts/rl_bench_meta_step.sh fisher_tasks=0
 set -euo pipefail
 cd "$(dirname "$0")/.."
-OUT=results/navigation/bench-meta-step.jsonl
+PRESET="${PRESET:-navigation}"
+OUT="results/$PRESET/bench-meta-step.jsonl"
+mkdir -p "$(dirname "$OUT")"
 OMP_NUM_THREADS="${THREADS:-2}" python -c "import sys; from rlmaml.cli import main; sys.exit(main(sys.argv[1:]))" \
-  bench meta-step --preset navigation --batches "${BATCHES:-3}" --num-threads "${THREADS:-2}" | tee -a "$OUT"
+  bench meta-step --preset "$PRESET" --batches "${BATCHES:-3}" --num-threads "${THREADS:-2}" "$@" | tee -a "$OUT"

@@ -101,6 +101,8 @@ def run(args) -> int:
         "first_order": cfg.first_order,
         "meta_optimizer": cfg.meta_optimizer,
         "cg_iters": cfg.cg_iters,
+        "fisher_tasks": cfg.fisher_tasks,
+        "overrides": list(args.overrides),
         "device": str(device),
         "torch_threads": torch.get_num_threads(),
         "cpu_count": os.cpu_count(),

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # 2D navigation, the paper's comparison (Finn et al. 2017, Fig. 4): MAML (results/navigation, trained by
 # scripts/rl_navigation.sh) against a policy pretrained on the task mixture, a random initialisation and an
-# oracle that observes the goal; all evaluated on the same 40 held-out tasks (seed 1000), 0..3 inner steps.
+# oracle that observes the goal; all evaluated on the same 40 held-out tasks (seed 1000), 0..3 inner steps, each
+# inner step on 40 episodes = 4000 steps per task (the paper's evaluation protocol; EPISODES overrides).
 # Writes results/navigation-comparison/{eval.json, adaptation_curve.png, learning_curves.png, videos/}. Comparison runs are
 # trained here when missing (preset `navigation`, seed 0, same budget as MAML).
 set -euo pipefail
@@ -20,8 +21,8 @@ for alg in pretrained oracle; do
       seed=0 --out "results/navigation-$alg" --no-progress
   fi
 done
-python -m rlmaml.rl.compare "$MAML" --compare results/navigation-pretrained results/navigation-oracle \
-  --num-tasks 40 --grad-steps 3 --seed 1000 --out "$OUT/eval.json" --render 2 --render-out "$OUT/videos"
+rlmaml evaluate "$MAML" --compare results/navigation-pretrained results/navigation-oracle \
+  --num-tasks 40 --grad-steps 3 --seed 1000 --episodes-per-task "${EPISODES:-40}" --out "$OUT/eval.json" --render 2 --render-out "$OUT/videos"
 python scripts/plot_results.py "$OUT"
 python -c 'import sys; from rlmaml.plotting import plot_runs; print(*plot_runs(sys.argv[1:4], sys.argv[4], labels=["MAML", "pretrained", "oracle"], only="learning"))' \
   "$MAML" results/navigation-pretrained results/navigation-oracle "$OUT/learning_curves.png"

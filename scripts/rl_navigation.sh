@@ -10,5 +10,5 @@ if [[ "${RESUME:-0}" == 1 ]]; then
 else
   OMP_NUM_THREADS=1 python scripts/rl_train.py navigation num_threads=1 seed=0 --out "$OUT" --no-progress "$@"
 fi
-OMP_NUM_THREADS=1 python scripts/rl_evaluate.py "$OUT" --num-tasks 40 --grad-steps 3 --seed 1000 --out "$OUT/eval.json"
+OMP_NUM_THREADS=1 python scripts/rl_evaluate.py "$OUT" --num-tasks 40 --grad-steps 3 --seed 1000 --episodes-per-task 40 --no-random --out "$OUT/eval.json"
 python scripts/rl_plot_curve.py "$OUT"

@@ -5,11 +5,11 @@
 # (seed 1000), 0..3 inner steps, with videos of MAML adapting on the first 2 tasks.
 # The comparison runs are trained here when missing (preset halfcheetah-vel, seed 0, BATCHES meta-batches,
 # default 100; they train without adaptation, so a batch samples half as many steps as a MAML batch).
-# Writes results/halfcheetah-vel-comparison/{eval.json, adaptation_curve.png, learning_curves.png, videos/}.
+# Writes results/halfcheetah-vel/{eval.json (every method), adaptation_curve.png, learning_curves.png, videos/}.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MAML=results/halfcheetah-vel
-OUT=results/halfcheetah-vel-comparison
+OUT=$MAML
 BATCHES="${BATCHES:-100}"
 THREADS="${THREADS:-1}"
 export OMP_NUM_THREADS="$THREADS" MUJOCO_GL="${MUJOCO_GL:-egl}"

@@ -255,9 +255,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     evaluate = _evaluate_api()
     parser = argparse.ArgumentParser(prog="python -m rlmaml.rl.compare",
                                      description="evaluate a run and the comparison methods on the same tasks")
-    evaluate.add_arguments(parser)
-    if not any(a.dest == "compare" for a in parser._actions):
-        add_compare_arguments(parser)
+    evaluate.add_arguments(parser)  # includes add_compare_arguments
     args = parser.parse_args(argv)
     try:
         return run_with_comparisons(args)

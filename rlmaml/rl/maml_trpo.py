@@ -24,16 +24,16 @@ For a meta-batch of tasks T_1..T_N, with policy parameters θ:
    meta-policy, taken *through* the adaptation; second-order unless first_order)
 
        s    = CG(F + λI, g)                     (cg_iters iterations, λ = cg_damping)
-
-   F may be estimated on the first ``fisher_tasks`` tasks of the meta-batch only (tasks are i.i.d., so
-   (1/n) Σ_{t ≤ n} ∇²KL_t is an unbiased estimate of F; the step scale and the line search's KL ≤ δ test
-   still use every task), the TRPO habit of a subsampled Fisher, with the cost of every product cut by N/n.
        Δ    = sqrt(2 δ / sᵀ F s) · s            (δ = max_kl)
        θ   ← θ − ρ^j Δ   for the first j = 0, 1, … with S(θ − ρ^j Δ) < S(θ) and KL ≤ δ
 
    otherwise θ is unchanged. Any non-finite quantity rejects the step (θ unchanged,
    a warning is logged). ``meta_optimizer="adam"`` replaces step 3 by one Adam step
    on ∇_θ S for comparison.
+
+   With ``fisher_tasks`` = n < N, F (in CG and in sᵀFs) is the Hessian of the KL of the first n tasks only
+   (tasks are i.i.d., so it is an unbiased estimate of F), the TRPO habit of a subsampled Fisher that cuts
+   the cost of every product by about N/n; g, S and the line search's KL ≤ δ test still use all N tasks.
 
 ``num_inner_steps=0`` gives plain TRPO on the mixture of tasks (the "pretrained"
 and "oracle" comparison policies of the paper).

@@ -27,7 +27,7 @@ if __name__ == "__main__":
         m = result["methods"][name]
         cells = [f"{a:.1f} ± {c:.1f}" for a, c in zip(m["mean"], m["ci95"])]
         cells += [""] * (len(steps) - len(cells))
-        batches = m.get("checkpoint_batch")
+        batches = m.get("trained_batches")
         label = LABELS.get(name, name) + (f", {batches} batches" if batches else "")
         print(f"| {label} | " + " | ".join(cells) + " |")
     reference = paper_reference(result["env"])

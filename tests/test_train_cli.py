@@ -59,6 +59,8 @@ def test_train_resume_is_exact_and_evaluate_writes_eval_json(tmp_path, capsys):
     ("algorithm=reptile", "algorithm"),
     ("hidden_sizes=[64,-1]", "hidden_sizes"),
     ("ls_backtrack_ratio=1.5", "ls_backtrack_ratio"),
+    ("fisher_tasks=-1", "fisher_tasks"),
+    ("fisher_tasks=21", "fisher_tasks"),
 ])
 def test_invalid_config_is_a_one_line_error(override, needle, tmp_path, capsys):
     assert main(["train", override, "--out", str(tmp_path / "run"), "--no-progress"]) == 2

@@ -86,7 +86,8 @@ class TrainConfig:
         for key in ("num_batches", "meta_batch_size", "episodes_per_task", "horizon", "cg_iters", "ls_max_steps",
                     "checkpoint_every"):
             require(getattr(self, key) > 0, key, "a positive integer", getattr(self, key))
-        require(self.fisher_tasks >= 0, "fisher_tasks", "a non-negative integer (0 = every task)", self.fisher_tasks)
+        require(0 <= self.fisher_tasks <= self.meta_batch_size, "fisher_tasks",
+                f"an integer from 0 (every task) to meta_batch_size ({self.meta_batch_size})", self.fisher_tasks)
         require(self.num_inner_steps >= 0, "num_inner_steps", "a non-negative integer", self.num_inner_steps)
         require(self.algorithm != "maml" or self.num_inner_steps >= 1, "num_inner_steps",
                 ">= 1 for algorithm maml (pretrained/oracle use 0)", self.num_inner_steps)

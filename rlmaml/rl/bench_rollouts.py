@@ -195,6 +195,8 @@ def run(args) -> int:
         asyn.close()
         result["ours_over_sync"] = ours["steps_per_s"] / result["sync"]["steps_per_s"]
         result["ours_over_async"] = ours["steps_per_s"] / result["async"]["steps_per_s"]
+        # the most any engine bounded by the same physics could reach over async
+        result["limit_over_async"] = limit["steps_per_s"] / result["async"]["steps_per_s"]
         result["note"] = (f"steps_per_s are medians over repeats; ours_over_limit is the median of per-repeat ratios; "
                           f"ours_over_sync/async use the median ours; sync/async timed over {args.vector_steps} steps after reset; async runs {n_async} "
                           f"copies (one process per copy; {num_envs} processes do not fit this machine)")

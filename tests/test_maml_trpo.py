@@ -79,21 +79,23 @@ def _kl_through_adaptation(learner, train_batches, valid, old_pi):
     return kl_of
 
 
-@pytest.mark.parametrize("first_order", [False, True])
-def test_fisher_vector_product_equals_explicit_hessian_of_kl_through_adaptation(first_order):
-    policy, theta, train, valid, _ = tiny_problem(seed=1)
+@pytest.mark.parametrize("first_order,num_inner_steps", [(False, 1), (True, 1), (False, 2)])
+def test_fisher_vector_product_equals_explicit_hessian_of_kl_through_adaptation(first_order, num_inner_steps):
+    policy, theta, train, valid, train2 = tiny_problem(seed=1)
+    train_batches = [train, train2][:num_inner_steps]
     learner = MetaLearner(policy, theta, fast_lr=0.5, first_order=first_order, cg_damping=0.0)
     with torch.enable_grad():
-        _, _, fvp, _, old_pi = learner.natural_gradient_setup([train], valid)
+        _, _, fvp, _, old_pi = learner.natural_gradient_setup(train_batches, valid)
     flat = flatten(learner.params).detach()
-    hessian = torch.autograd.functional.hessian(_kl_through_adaptation(learner, [train], valid, old_pi), flat)
+    hessian = torch.autograd.functional.hessian(_kl_through_adaptation(learner, train_batches, valid, old_pi),
+                                                flat)
     n = flat.numel()
     products = torch.stack([fvp(torch.eye(n, dtype=flat.dtype)[i]) for i in range(n)], dim=1)
     assert hessian.abs().max() > 1e-3  # a real, non-trivial curvature
     torch.testing.assert_close(products, hessian, rtol=1e-7, atol=1e-9)
     # damping adds λ·v
     damped = MetaLearner(policy, theta, fast_lr=0.5, first_order=first_order, cg_damping=0.25)
-    _, _, fvp_damped, _, _ = damped.natural_gradient_setup([train], valid)
+    _, _, fvp_damped, _, _ = damped.natural_gradient_setup(train_batches, valid)
     v = torch.randn(n, dtype=flat.dtype)
     torch.testing.assert_close(fvp_damped(v), hessian @ v + 0.25 * v, rtol=1e-7, atol=1e-9)
 

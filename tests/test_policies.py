@@ -94,3 +94,24 @@ def test_build_policy_and_invalid_sizes():
         GaussianMLPPolicy(2, 2, hidden_sizes=(0,))
     with pytest.raises(ValueError, match="nonlinearity"):
         GaussianMLPPolicy(2, 2, nonlinearity="sigmoid")
+
+
+def test_action_scale_is_an_affine_change_of_units():
+    """c ⊙ (μ + σ ε): mean and std scale by c, log-probs shift by -Σ log c, ratios and KL do not change."""
+    torch.manual_seed(0)
+    unit = GaussianMLPPolicy(3, 2, hidden_sizes=(5,), init_log_std=-0.3)
+    scaled = GaussianMLPPolicy(3, 2, hidden_sizes=(5,), init_log_std=-0.3, action_scale=[0.1, 2.0])
+    scaled.load_state_dict(unit.state_dict() | {"action_scale": scaled.action_scale})
+    c = torch.tensor([0.1, 2.0])
+    params = named_params(unit, detach=True)
+    other = {n: p + 0.05 * torch.randn_like(p) for n, p in params.items()}
+    obs, x = torch.randn(6, 3), torch.randn(6, 2)
+    pu, ps = forward(unit, params, obs), forward(scaled, params, obs)
+    torch.testing.assert_close(ps.mean, c * pu.mean)
+    torch.testing.assert_close(ps.base_dist.scale, c * pu.base_dist.scale)
+    torch.testing.assert_close(ps.log_prob(c * x), pu.log_prob(x) - torch.log(c).sum())
+    kl = torch.distributions.kl_divergence
+    torch.testing.assert_close(kl(ps, forward(scaled, other, obs)), kl(pu, forward(unit, other, obs)))
+    assert named_params(scaled).keys() == params.keys()  # the scale is a buffer, not a parameter
+    with pytest.raises(ValueError, match="action_scale"):
+        GaussianMLPPolicy(3, 2, action_scale=[0.1, -1.0])

@@ -9,6 +9,7 @@ import yaml
 from rlmaml.checkpoint import load_checkpoint
 from rlmaml.cli import main
 from rlmaml.logging import read_metrics
+from rlmaml.rl.evaluate import load_run
 
 TINY = ["meta_batch_size=2", "episodes_per_task=2", "horizon=10", "hidden_sizes=[8]", "checkpoint_every=1",
         "num_threads=1"]
@@ -36,6 +37,9 @@ def test_train_resume_is_exact_and_evaluate_writes_eval_json(tmp_path, capsys):
     assert pa.keys() == pb.keys() and all(torch.equal(pa[n], pb[n]) for n in pa)
     assert yaml.safe_load((split / "config.yaml").read_text())["num_batches"] == 4
     assert list((straight / "tb").glob("events.out.tfevents.*"))
+    # the policy acts in units of the action box's half-width (navigation: 0.1), and a loaded run keeps them
+    assert load_checkpoint(split)["action_scale"] == pytest.approx([0.1, 0.1])
+    assert load_run(split)[1].action_scale.tolist() == pytest.approx([0.1, 0.1])
 
     out = tmp_path / "eval.json"
     args = ["evaluate", str(split), "--num-tasks", "3", "--grad-steps", "2", "--seed", "5"]
@@ -85,3 +89,17 @@ def test_oracle_baseline_with_adam_meta_optimizer(tmp_path):
     record = read_metrics(out)[0]
     assert record["returns_before"] == record["returns_after"]  # no inner adaptation
     assert record["step_accepted"]
+
+
+def test_runs_saved_before_action_scaling_load_in_raw_units(tmp_path):
+    """A checkpoint without ``action_scale`` (and ``normalize_actions=false`` runs) use c = 1."""
+    run = tmp_path / "raw"
+    assert main(["train", "navigation", *TINY, "num_batches=1", "normalize_actions=false", "--out", str(run),
+                 "--no-progress"]) == 0
+    state = torch.load(run / "checkpoint.pt", weights_only=False)
+    assert state["action_scale"] == [1.0, 1.0]
+    del state["action_scale"]
+    torch.save(state, run / "checkpoint.pt")
+    assert load_run(run)[1].action_scale.tolist() == [1.0, 1.0]
+    assert main(["train", "--resume", str(run), "num_batches=2", "normalize_actions=true", "--no-progress"]) == 0
+    assert load_checkpoint(run)["action_scale"] == [1.0, 1.0]

@@ -85,13 +85,13 @@ def method_name(config: Any, run_dir: str | Path, taken: Sequence[str]) -> str:
 
 def random_init(config: Any, like_policy: torch.nn.Module):
     """θ_0: a fresh policy with the run's architecture, initialised from the run's seed."""
-    from .policies import build_policy
+    from .policies import action_scale_of, build_policy
 
     with torch.random.fork_rng(devices=[]):  # leaves the caller's random stream untouched
         torch.manual_seed(int(config.seed))
         policy = build_policy(like_policy.obs_dim, like_policy.out_dim, list(config.hidden_sizes),
                               config.nonlinearity, getattr(config, "init_log_std", 0.0),
-                              discrete=not hasattr(like_policy, "log_std"))
+                              discrete=not hasattr(like_policy, "log_std"), action_scale=action_scale_of(like_policy))
     policy = policy.to(next(like_policy.parameters()).device)
     return policy, {n: p.detach().clone() for n, p in policy.named_parameters()}
 

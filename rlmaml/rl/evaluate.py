@@ -50,7 +50,7 @@ def load_run(run_dir: str | Path, device: str | torch.device = "cpu"):
     else:
         config = build_config(TrainConfig, dict(state["config"]))
     policy = build_policy(state["obs_dim"], state["act_dim"], config.hidden_sizes, config.nonlinearity,
-                          config.init_log_std).to(device)
+                          config.init_log_std, action_scale=state.get("action_scale", 1.0)).to(device)
     params = {n: p.detach().to(device) for n, p in state["learner"]["params"].items()}
     return config, policy, params
 

@@ -100,15 +100,26 @@ def vmap_mean(module: _MLP, params: Mapping[str, Tensor], obs: Tensor) -> Tensor
 
 
 class GaussianMLPPolicy(_MLP):
-    """π_θ(a|s) = N(a; μ_θ(s), diag σ²), μ an MLP, log σ a learned state-independent vector."""
+    """π_θ(a|s) = N(a; c ⊙ μ_θ(s), diag (c ⊙ σ)²), μ an MLP, log σ a learned state-independent vector.
+
+    ``c`` (``action_scale``, a fixed buffer, default 1) is the half-width of the env's action box: the
+    network acts in normalised units (μ, σ ∈ [-1, 1]-box units, so ``init_log_std = 0`` starts at one
+    half-width of exploration), as rllab's ``normalize(env)`` did for the original experiments. Ratios and
+    KL divergences are unchanged by the scale; gradients w.r.t. θ are those of the normalised policy.
+    """
 
     def __init__(self, obs_dim: int, act_dim: int, hidden_sizes: Sequence[int] = (100, 100),
-                 nonlinearity: str = "relu", init_log_std: float = 0.0):
+                 nonlinearity: str = "relu", init_log_std: float = 0.0,
+                 action_scale: float | Sequence[float] = 1.0):
         super().__init__(obs_dim, act_dim, hidden_sizes, nonlinearity)
         if not math.isfinite(init_log_std):
             raise ValueError(f"init_log_std must be finite, got {init_log_std}")
+        scale = torch.as_tensor(action_scale, dtype=torch.float32).expand(act_dim).clone()
+        if not (torch.isfinite(scale).all() and (scale > 0).all()):
+            raise ValueError(f"action_scale must be positive and finite, got {scale.tolist()}")
         self.act_dim = act_dim
         self.log_std = nn.Parameter(torch.full((act_dim,), float(init_log_std)))
+        self.register_buffer("action_scale", scale)
 
     def forward(self, obs: Tensor) -> Tensor:  # functional_call entry point: the mean μ_θ(s)
         return self.mlp(obs)
@@ -118,7 +129,9 @@ class GaussianMLPPolicy(_MLP):
         log_std = params["log_std"]
         if log_std.dim() == 2:  # stacked: [T, act] -> [T, 1, …, 1, act]
             log_std = log_std.view(log_std.shape[0], *([1] * (mean.dim() - 2)), log_std.shape[-1])
-        return Independent(Normal(mean, log_std.exp().expand_as(mean), validate_args=False), 1, validate_args=False)
+        scale = self.action_scale.to(mean.dtype)
+        return Independent(Normal(mean * scale, (log_std.exp() * scale).expand_as(mean), validate_args=False), 1,
+                           validate_args=False)
 
 
 class CategoricalMLPPolicy(_MLP):
@@ -134,6 +147,12 @@ class CategoricalMLPPolicy(_MLP):
 
     def distribution(self, params: Mapping[str, Tensor], obs: Tensor) -> Distribution:
         return Categorical(logits=mlp_output(self, params, obs), validate_args=False)
+
+
+def action_scale_of(policy: _MLP) -> list[float]:
+    """c of a Gaussian policy (ones for a categorical one): what a checkpoint stores to rebuild it."""
+    scale = getattr(policy, "action_scale", None)
+    return [1.0] * policy.out_dim if scale is None else scale.tolist()
 
 
 def forward(policy: _MLP, params: Mapping[str, Tensor], obs: Tensor) -> Distribution:
@@ -155,8 +174,9 @@ def task_params(params: Mapping[str, Tensor], task: int) -> Params:
 
 
 def build_policy(obs_dim: int, act_dim: int, hidden_sizes: Sequence[int] = (100, 100),
-                 nonlinearity: str = "relu", init_log_std: float = 0.0, discrete: bool = False) -> _MLP:
+                 nonlinearity: str = "relu", init_log_std: float = 0.0, discrete: bool = False,
+                 action_scale: float | Sequence[float] = 1.0) -> _MLP:
     """Gaussian policy for continuous actions, categorical for ``discrete=True`` (act_dim = #actions)."""
     if discrete:
         return CategoricalMLPPolicy(obs_dim, act_dim, hidden_sizes, nonlinearity)
-    return GaussianMLPPolicy(obs_dim, act_dim, hidden_sizes, nonlinearity, init_log_std)
+    return GaussianMLPPolicy(obs_dim, act_dim, hidden_sizes, nonlinearity, init_log_std, action_scale)

@@ -41,7 +41,7 @@ from ..config import (
 from ..errors import UserError
 from ..logging import RunLogger
 from .maml_trpo import MetaLearner, TaskBatch, adapted_params_for_sampling
-from .policies import build_policy, stack_params
+from .policies import action_scale_of, build_policy, stack_params
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +74,7 @@ class TrainConfig:
     hidden_sizes: list[int] = field(default_factory=lambda: [100, 100])
     nonlinearity: Literal["relu", "tanh"] = "relu"
     init_log_std: float = 0.0
+    normalize_actions: bool = True
     checkpoint_every: int = 10
     seed: int = 0
     device: str = "cpu"
@@ -123,8 +124,20 @@ def make_env(cfg: TrainConfig, num_tasks: int | None = None, episodes_per_task: 
                         oracle=cfg.algorithm == "oracle", max_episode_steps=cfg.horizon)
 
 
+def action_scale(cfg: TrainConfig, env) -> list[float]:
+    """c: the half-widths of the env's (symmetric) action box with ``normalize_actions``, else ones."""
+    low, high = getattr(env, "action_low", None), getattr(env, "action_high", None)
+    if not cfg.normalize_actions or low is None or not np.all(np.isfinite(high - low)):
+        return [1.0] * env.action_dim
+    if not np.allclose(low, -high):
+        raise ConfigError(f"config key 'normalize_actions': needs a symmetric action box, {cfg.env} has "
+                          f"[{low.tolist()}, {high.tolist()}]; set normalize_actions=false")
+    return ((high - low) / 2).tolist()
+
+
 def make_policy(cfg: TrainConfig, env):
-    return build_policy(env.observation_dim, env.action_dim, cfg.hidden_sizes, cfg.nonlinearity, cfg.init_log_std)
+    return build_policy(env.observation_dim, env.action_dim, cfg.hidden_sizes, cfg.nonlinearity, cfg.init_log_std,
+                        action_scale=action_scale(cfg, env))
 
 
 def make_learner(cfg: TrainConfig, policy, params) -> MetaLearner:
@@ -213,6 +226,8 @@ def train(cfg: TrainConfig, out_dir: str | Path, resume: bool = False, progress:
     if resume:
         state = load_checkpoint(out_dir, map_location=device)
         learner.load_state_dict(state["learner"])
+        if hasattr(policy, "action_scale"):  # runs saved before normalize_actions acted in raw units
+            policy.action_scale.copy_(torch.as_tensor(state.get("action_scale", 1.0)))
         start, env_steps = int(state["batch"]), int(state["env_steps"])
         set_rng_state(state["rng"])
     cfg_path = out_dir / "config.yaml"
@@ -221,7 +236,8 @@ def train(cfg: TrainConfig, out_dir: str | Path, resume: bool = False, progress:
     def checkpoint(next_batch: int) -> Path:
         return save_checkpoint({"batch": next_batch, "env_steps": env_steps, "learner": learner.state_dict(),
                                 "config": config_to_dict(cfg), "rng": rng_state(),
-                                "obs_dim": env.observation_dim, "act_dim": env.action_dim}, out_dir / CHECKPOINT_NAME)
+                                "obs_dim": env.observation_dim, "act_dim": env.action_dim,
+                                "action_scale": action_scale_of(policy)}, out_dir / CHECKPOINT_NAME)
 
     k = cfg.inner_steps
     completed = start

@@ -43,7 +43,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -51,7 +51,7 @@ from torch import Tensor
 from torch.distributions import Categorical, Distribution, Independent, Normal, kl_divergence
 
 from ..core.adapt import inner_update
-from ..core.optim import backtracking_line_search, conjugate_gradient
+from ..core.optim import backtracking_line_search, conjugate_gradient, hessian_vector_product
 from ..core.params import Params, flatten, unflatten
 from .policies import stack_params
 
@@ -167,62 +167,6 @@ def detach_distribution(pi: Distribution) -> Distribution:
 
 
 # ----------------------------------------------------------------------------- 3. meta-update
-def adaptation_fisher_product(policy, params: Mapping[str, Tensor], train_batches: Sequence[TaskBatch],
-                              valid: TaskBatch, fast_lr: float, first_order: bool,
-                              damping: float = 0.0) -> Callable[[Tensor], Tensor]:
-    """v ↦ (F + λI) v for F = ∇²_θ KL(θ) at the current θ, taken through the adaptation, in factored form.
-
-    At θ the KL is at its minimum (π_θ'(θ) = π_old), so its Hessian is the Gauss-Newton product
-
-        F = (1/N) Σ_t J_tᵀ F_t J_t,   J_t = ∂θ'_t/∂θ = Π_j (I − α H_{t,j}),
-
-    with F_t = ∇²KL_t at θ'_t (the policy's own Fisher on task t's validation steps) and H_{t,j} = ∇²L_t(θ_{t,j})
-    the Hessian of the j-th inner loss (symmetric, so J_tᵀ applies the same factors in reverse order). A
-    product costs k Hessian-vector products of the inner loss forward, one of the KL, k backward: second
-    order in every factor, where differentiating ∇KL through the adaptation would be third order. It equals
-    ``hessian_vector_product`` of the KL through ``adapt_tasks`` (tested); ``first_order`` drops the H terms.
-    """
-    names = list(params)
-    num_tasks = valid.num_tasks
-    theta_j = {n: p.detach() for n, p in stack_params(params, num_tasks).items()}
-    inner: list[tuple[list[Tensor], tuple[Tensor, ...]]] = []      # (θ_j leaves, ∇L_j(θ_j) with its graph)
-    for batch in train_batches:
-        leaves = [theta_j[n].clone().requires_grad_() for n in names]
-        loss = reinforce_loss(policy, dict(zip(names, leaves)), batch).sum()
-        grads = _grads_or_zeros(loss, leaves, create_graph=not first_order)
-        inner.append((leaves, grads))
-        theta_j = {n: (p - fast_lr * g).detach() for n, p, g in zip(names, leaves, grads)}
-    fast_leaves = [theta_j[n].requires_grad_() for n in names]
-    pi = policy.distribution(dict(zip(names, fast_leaves)), valid.observations)
-    kl = mean_kl(detach_distribution(pi), pi, valid.mask)
-    kl_grads = _grads_or_zeros(kl, fast_leaves, create_graph=True)
-
-    def hessian_times(grads, leaves, u):
-        dot = sum((g * x).sum() for g, x in zip(grads, u))
-        return _grads_or_zeros(dot, leaves, retain_graph=True)
-
-    def through_adaptation(u, steps):
-        for leaves, grads in steps:
-            u = [x - fast_lr * h for x, h in zip(u, hessian_times(grads, leaves, u))]
-        return u
-
-    steps = [] if first_order else inner
-
-    def product(vector: Tensor) -> Tensor:
-        v = unflatten(vector.detach(), params)
-        u = through_adaptation([v[n].expand(num_tasks, *v[n].shape) for n in names], steps)     # J v
-        w = hessian_times(kl_grads, fast_leaves, u)                                              # F_t J v / N
-        w = through_adaptation(w, reversed(steps))                                                # Jᵀ F J v / N
-        return flatten([x.sum(0) for x in w]) + damping * vector
-
-    return product
-
-
-def _grads_or_zeros(output: Tensor, inputs: Sequence[Tensor], **kwargs) -> list[Tensor]:
-    grads = torch.autograd.grad(output, inputs, allow_unused=True, **kwargs)
-    return [torch.zeros_like(x) if g is None else g for x, g in zip(inputs, grads)]
-
-
 def _finite(*xs) -> bool:
     return all(bool(torch.isfinite(torch.as_tensor(x)).all()) for x in xs)
 
@@ -286,20 +230,27 @@ class MetaLearner:
     def natural_gradient_setup(self, train_batches: Sequence[TaskBatch], valid: TaskBatch):
         """At the current θ: (S(θ), g = ∇_θ S, v ↦ (F + λI) v, log π_old, π_old).
 
-        g comes from the second-order adaptation graph (freed once g is taken); every Fisher-vector product
-        uses the factored form of :func:`adaptation_fisher_product`. With ``fisher_tasks`` = n < N, F is that
-        of the first n tasks.
+        One second-order adaptation graph serves the meta-gradient and every Fisher-vector
+        product F v = ∇_θ (∇_θ KL(θ) · v): ∇KL is built once with ``create_graph=True``. With
+        ``fisher_tasks`` = n < N, the KL (and so F) is that of a second graph over the first n tasks.
         """
         theta = self.params
         leaves = list(theta.values())
+        subsample = 0 < self.fisher_tasks < valid.num_tasks
         logp, pi = self.objective(theta, train_batches, valid, first_order=self.first_order)
         old_logp, old_pi = logp.detach(), detach_distribution(pi)
         loss = surrogate_loss(logp, old_logp, valid)
-        g = flatten(_grads_or_zeros(loss, leaves))
-        n = self.fisher_tasks if 0 < self.fisher_tasks < valid.num_tasks else valid.num_tasks
-        fisher_vector_product = adaptation_fisher_product(
-            self.policy, theta, [b.first_tasks(n) for b in train_batches], valid.first_tasks(n), self.fast_lr,
-            self.first_order, damping=self.cg_damping)
+        grads = torch.autograd.grad(loss, leaves, retain_graph=not subsample, allow_unused=True)
+        g = flatten([torch.zeros_like(p) if gr is None else gr for p, gr in zip(leaves, grads)])
+        if subsample:
+            n = self.fisher_tasks
+            fisher_valid = valid.first_tasks(n)
+            _, fisher_pi = self.objective(theta, [b.first_tasks(n) for b in train_batches], fisher_valid,
+                                          first_order=self.first_order)
+            kl = mean_kl(detach_distribution(fisher_pi), fisher_pi, fisher_valid.mask)
+        else:
+            kl = mean_kl(old_pi, pi, valid.mask)
+        fisher_vector_product = hessian_vector_product(lambda: kl, theta, damping=self.cg_damping)
         return loss.detach(), g, fisher_vector_product, old_logp, old_pi
 
     def step(self, train_batches: Sequence[TaskBatch], valid: TaskBatch) -> dict:

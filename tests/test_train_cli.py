@@ -27,6 +27,10 @@ def test_train_resume_is_exact_and_evaluate_writes_eval_json(tmp_path, capsys):
     assert len(read_metrics(split)) == 2
     assert main(["train", "--resume", str(split), "num_batches=4", "--no-progress"]) == 0
 
+    files = {f: f.stat().st_mtime_ns for f in split.rglob("*")}
+    assert main(["train", "--resume", str(split), "--no-progress"]) == 0  # complete: a no-op
+    assert {f: f.stat().st_mtime_ns for f in split.rglob("*")} == files
+    assert "nothing to train" in capsys.readouterr().err
     a, b = read_metrics(straight), read_metrics(split)
     assert [r["batch"] for r in a] == [0, 1, 2, 3]
     assert _strip(a) == _strip(b)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import logging
 import signal
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -230,6 +231,10 @@ def train(cfg: TrainConfig, out_dir: str | Path, resume: bool = False, progress:
             policy.action_scale.copy_(torch.as_tensor(state.get("action_scale", 1.0)))
         start, env_steps = int(state["batch"]), int(state["env_steps"])
         set_rng_state(state["rng"])
+        if start >= cfg.num_batches:  # nothing to do: leave the run's files untouched
+            print(f"{out_dir}: already {start} of num_batches={cfg.num_batches} meta-batches; nothing to train",
+                  file=sys.stderr)
+            return out_dir / CHECKPOINT_NAME
     cfg_path = out_dir / "config.yaml"
     cfg_path.write_text(yaml.safe_dump(config_to_dict(cfg), sort_keys=False))
 

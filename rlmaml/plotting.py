@@ -398,7 +398,8 @@ def adaptation_figure(evaluation: dict[str, Any], reference: str | None = None, 
     ax.set_ylabel(METRIC_LABELS.get(evaluation.get("metric", "return"), str(evaluation.get("metric"))))
     ax.set_xticks(sorted(ticks) or [0])
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=9, loc="best")
+    # below the axes: adaptation curves span the whole plot, so any inside position can hide a point
+    ax.legend(fontsize=9, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=3, frameon=False)
     return fig
 
 

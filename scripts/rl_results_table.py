@@ -19,8 +19,10 @@ if __name__ == "__main__":
     result = json.loads(Path(sys.argv[1]).read_text())
     steps = result["grad_steps"]
     names = sorted(result["methods"], key=lambda n: (ORDER.index(n) if n in ORDER else len(ORDER), n))
+    alphas = result.get("step_sizes")
+    alphas = f"inner step sizes {', '.join(f'{a:g}' for a in alphas)}; " if alphas else ""
     print(f"{result['env']}: {result['num_tasks']} held-out tasks (seed {result['seed']}), "
-          f"{result['episodes_per_task']} episodes per task and phase, mean ± 95% CI over tasks.\n")
+          f"{result['episodes_per_task']} episodes per task and phase, {alphas}mean ± 95% CI over tasks.\n")
     print("| method | " + " | ".join(f"{k} step{'s' if k != 1 else ''}" for k in steps) + " |")
     print("|---" * (len(steps) + 1) + "|")
     for name in names:

@@ -192,3 +192,33 @@ def test_out_names_a_json_file_or_a_directory_for_eval_json_and_videos(tmp_path)
     assert output_paths("run", "x/e.json", None) == (Path("x/e.json"), Path("x/videos"))
     assert output_paths("run", "x/outdir", None) == (Path("x/outdir/eval.json"), Path("x/outdir/videos"))
     assert output_paths("run", "x/outdir", "v") == (Path("x/outdir/eval.json"), Path("v"))
+
+
+def test_evaluation_step_sizes_follow_the_original_protocol(runs, monkeypatch):
+    """α for the first inner step, later_step_scale·α for every later one (default 0.5); scale 1 keeps α."""
+    assert evaluate.step_sizes(0.1, 3) == [0.1, 0.05, 0.05]
+    assert evaluate.step_sizes(0.1, 3, 1.0) == [0.1, 0.1, 0.1]
+    assert evaluate.step_sizes(0.1, 0) == []
+    for bad in (0.0, -0.5, float("nan"), float("inf")):
+        with pytest.raises(UserError, match="--later-step-scale must be a positive number"):
+            evaluate.step_sizes(0.1, 2, bad)
+    used = []
+    original = evaluate.adapted_params_for_sampling
+
+    def spy(policy, params, batch, fast_lr):
+        used.append(fast_lr)
+        return original(policy, params, batch, fast_lr)
+
+    monkeypatch.setattr(evaluate, "adapted_params_for_sampling", spy)
+    config, _, _ = evaluate.load_run(runs["maml"])
+    half = evaluate_methods(runs["maml"], grad_steps=2, seed=4, num_tasks=3, include_random=False)
+    assert used == [config.fast_lr, 0.5 * config.fast_lr]
+    used.clear()
+    same = evaluate_methods(runs["maml"], grad_steps=2, seed=4, num_tasks=3, include_random=False,
+                            later_step_scale=1.0)
+    assert used == [config.fast_lr, config.fast_lr]
+    a, b = np.asarray(half["methods"]["maml"]["per_task"]), np.asarray(same["methods"]["maml"]["per_task"])
+    np.testing.assert_array_equal(a[:2], b[:2])  # before adaptation and after the first (α) step: identical
+    assert not np.array_equal(a[2], b[2])  # the second step differs
+    with pytest.raises(UserError, match="--later-step-scale"):
+        evaluate_methods(runs["maml"], grad_steps=2, num_tasks=2, later_step_scale=0.0)

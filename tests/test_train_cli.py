@@ -51,6 +51,7 @@ def test_train_resume_is_exact_and_evaluate_writes_eval_json(tmp_path, capsys):
     result = json.loads(out.read_text())
     assert result["env"] == "rlmaml/Navigation2D-v0" and result["num_tasks"] == 3
     assert result["grad_steps"] == [0, 1, 2]
+    assert result["step_sizes"] == pytest.approx([result["fast_lr"], 0.5 * result["fast_lr"]])
     maml = result["methods"]["maml"]
     assert len(maml["mean"]) == 3 and len(maml["ci95"]) == 3 and all(c >= 0 for c in maml["ci95"])
     per_task = torch.tensor(maml["per_task"])

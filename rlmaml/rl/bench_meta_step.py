@@ -6,11 +6,18 @@ meta-gradient, ``cg_iters`` Fisher-vector products through the adaptation, line 
 Both are medians over ``--batches`` meta-batches after one warm-up batch; the ``*_cpu_seconds`` twins
 are process CPU time (all threads), which on a shared, busy machine tracks the work better than wall time. The policy forward+backward
 of the task-stacked MLP is also timed both ways (``torch.baddbmm`` vs ``vmap(functional_call)``).
+
+``update_matmul_gflop`` counts the matrix-multiply work of one meta-update (``torch.profiler`` FLOP
+counts of ``mm``/``bmm``/``baddbmm``/``addmm``, one extra update after the timed ones), and
+``matmul_gflop_per_s`` is the rate of a plain ``torch.bmm`` of the policy's largest layer on the task-stacked
+batch, same threads, same run: ``update_floor_seconds`` = their ratio is what the update would take if it did
+nothing but its matmuls at that rate, i.e. a floor for any implementation of the same arithmetic.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import statistics
@@ -56,6 +63,32 @@ def policy_forward_backward(policy, params, num_tasks: int, steps_per_task: int,
     return {"baddbmm_seconds": _time(run(mlp_output), 3), "vmap_seconds": _time(run(vmap_mean), 3)}
 
 
+def matmul_rate(policy, num_tasks: int, steps_per_task: int, device) -> float:
+    """GFLOP/s of ``torch.bmm`` [T, M, h] x [T, h, h'] for the policy's largest hidden layer (h x h')."""
+    sizes = [policy.obs_dim, *policy.hidden_sizes, policy.out_dim]
+    h_in, h_out = max(itertools.pairwise(sizes), key=lambda io: io[0] * io[1])
+    x = torch.randn(num_tasks, steps_per_task, h_in, device=device)
+    w = torch.randn(num_tasks, h_in, h_out, device=device)
+
+    def once():
+        torch.bmm(x, w)
+        if x.is_cuda:
+            torch.cuda.synchronize()
+
+    return 2.0 * num_tasks * steps_per_task * h_in * h_out / _time(once, 10) / 1e9
+
+
+def update_matmul_gflop(learner, train_batches, valid) -> float:
+    """Matrix-multiply GFLOP of one meta-update (θ restored afterwards), counted by ``torch.profiler``."""
+    from torch.profiler import ProfilerActivity, profile
+
+    state = learner.state_dict()
+    with profile(activities=[ProfilerActivity.CPU], with_flops=True) as prof:
+        learner.step(train_batches, valid)
+    learner.load_state_dict(state)
+    return sum(e.flops for e in prof.key_averages() if e.flops and "mm" in e.key) / 1e9
+
+
 def run(args) -> int:
     if args.batches <= 0:
         from ..errors import UserError
@@ -90,6 +123,8 @@ def run(args) -> int:
             accepted.append(bool(metrics["step_accepted"]))
     fb = policy_forward_backward(policy, learner.params, cfg.meta_batch_size,
                                  cfg.episodes_per_task * cfg.horizon, device)
+    gflop = update_matmul_gflop(learner, batches[:k], batches[k])
+    rate = matmul_rate(policy, cfg.meta_batch_size, cfg.episodes_per_task * cfg.horizon, device)
     result = {
         "preset": args.preset,
         "env": cfg.env,
@@ -114,6 +149,9 @@ def run(args) -> int:
         "sample_cpu_seconds": statistics.median(sample_cpu),
         "update_cpu_seconds": statistics.median(update_cpu),
         "steps_accepted": sum(accepted),
+        "update_matmul_gflop": gflop,
+        "matmul_gflop_per_s": rate,
+        "update_floor_seconds": gflop / rate,
         "policy_forward_backward": fb,
     }
     print(json.dumps(result))

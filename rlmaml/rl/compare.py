@@ -10,9 +10,11 @@ Finn et al. (2017, §5.3) compare the MAML initialisation θ_MAML with
   as a horizontal reference.
 
 Every method is evaluated on the SAME held-out tasks with the SAME seed and the MAML run's adaptation
-settings (inner step size α, episodes per task, horizon, γ, λ): for k = 0..K inner steps,
+settings (inner step sizes α_j, episodes per task, horizon, γ, λ): for k = 0..K inner steps,
 
-    R_k = 1/T Σ_t  1/E Σ_e  Σ_h r_{h,t,e}   under π_{θ_k,t},   θ_{j+1,t} = θ_{j,t} − α ∇ L_REINFORCE(θ_{j,t}),
+    R_k = 1/T Σ_t  1/E Σ_e  Σ_h r_{h,t,e}   under π_{θ_k,t},   θ_{j+1,t} = θ_{j,t} − α_j ∇ L_REINFORCE(θ_{j,t}),
+
+with α_0 = fast_lr and α_j = s·fast_lr after (s = ``later_step_scale``, see :mod:`rlmaml.rl.evaluate`),
 
 reported as the mean over tasks with a 95% confidence half-width ``1.96 · s / √T`` (normal approximation,
 ``s`` the sample standard deviation over tasks). The result goes under ``methods`` in ``eval.json``.
@@ -98,20 +100,22 @@ def random_init(config: Any, like_policy: torch.nn.Module):
 
 def recorded_adaptation_returns(policy, params, config, tasks: Sequence[dict], grad_steps: int, seed: int,
                                 device: str | torch.device = "cpu", oracle: bool = False,
-                                episodes_per_task: int | None = None):
+                                episodes_per_task: int | None = None, later_step_scale: float | None = None):
     """:func:`rlmaml.rl.evaluate.adaptation_returns` with ``record_state=True``: the MuJoCo Episodes carry
     ``infos["qpos"]``/``["qvel"]`` for rendering. Same tasks, rollout seeds, adaptation and returns as the
     evaluation (recording states touches neither the dynamics nor any random stream)."""
-    return _evaluate_api().adaptation_returns(policy, params, config, list(tasks), grad_steps, seed, device,
-                                              oracle=oracle, episodes_per_task=episodes_per_task,
-                                              record_state=True)
+    evaluate = _evaluate_api()
+    scale = evaluate.LATER_STEP_SCALE if later_step_scale is None else later_step_scale
+    return evaluate.adaptation_returns(policy, params, config, list(tasks), grad_steps, seed, device,
+                                       oracle=oracle, episodes_per_task=episodes_per_task, record_state=True,
+                                       later_step_scale=scale)
 
 
 def evaluate_methods(maml_run_dir: str | Path, compare_dirs: Sequence[str | Path] = (),
                      tasks: Sequence[dict] | None = None, grad_steps: int = 3, seed: int = 0,
                      device: str | torch.device = "cpu", *, num_tasks: int = 40, include_random: bool = True,
                      episodes_per_task: int | None = None, record: Sequence[str] = (),
-                     progress: bool = False) -> dict[str, Any]:
+                     progress: bool = False, later_step_scale: float | None = None) -> dict[str, Any]:
     """Evaluate the run in ``maml_run_dir`` and the comparison methods on the same held-out tasks.
 
     ``tasks``: the held-out tasks (default: :func:`rlmaml.rl.evaluate.held_out_tasks` with ``num_tasks`` and
@@ -126,7 +130,9 @@ def evaluate_methods(maml_run_dir: str | Path, compare_dirs: Sequence[str | Path
     require_checkpoint(maml_run_dir)
     for d in compare_dirs:
         require_checkpoint(d, "--compare")
+    scale = evaluate.LATER_STEP_SCALE if later_step_scale is None else later_step_scale
     config, policy, params = evaluate.load_run(maml_run_dir, device)
+    evaluate.step_sizes(config.fast_lr, grad_steps, scale)  # a bad scale fails before any work
     if tasks is None:
         tasks = evaluate.held_out_tasks(config, num_tasks, seed)
     tasks = list(tasks)
@@ -139,7 +145,7 @@ def evaluate_methods(maml_run_dir: str | Path, compare_dirs: Sequence[str | Path
         bar.set_postfix_str(name)
         fn = recorded_adaptation_returns if name in record else evaluate.adaptation_returns
         returns, phases = fn(policy, params, config, tasks, steps, seed, device, oracle=oracle,
-                             episodes_per_task=episodes_per_task)
+                             episodes_per_task=episodes_per_task, later_step_scale=scale)
         methods[name] = {**evaluate.summarize(returns), "per_task": returns.tolist(),
                          "run_dir": None if run_dir is None else str(run_dir),
                          "trained_batches": 0 if run_dir is None else trained_batches(run_dir),
@@ -223,7 +229,8 @@ def run_with_comparisons(args) -> int:
     tasks = evaluate.held_out_tasks(config, args.num_tasks, args.seed)
     comparison = evaluate_methods(args.run_dir, args.compare, tasks, args.grad_steps, args.seed, args.device,
                                   include_random=not args.no_random, episodes_per_task=args.episodes_per_task,
-                                  record=[config.algorithm] if args.render else [], progress=True)
+                                  record=[config.algorithm] if args.render else [], progress=True,
+                                  later_step_scale=args.later_step_scale)
     result = {
         "env": config.env,
         "num_tasks": args.num_tasks,
@@ -231,6 +238,8 @@ def run_with_comparisons(args) -> int:
         "seed": args.seed,
         "episodes_per_task": args.episodes_per_task or config.episodes_per_task,
         "fast_lr": config.fast_lr,
+        "later_step_scale": args.later_step_scale,
+        "step_sizes": evaluate.step_sizes(config.fast_lr, args.grad_steps, args.later_step_scale),
         "methods": comparison["methods"],
         "tasks": [{k: np.asarray(v).tolist() for k, v in t.items()} for t in tasks],
     }

@@ -3,10 +3,13 @@
 For each held-out task t (drawn from a task RNG seeded only by ``--seed``, so every
 method sees the same tasks) and each phase j = 0..k:
 
-    R_j(t) = mean over E episodes of Σ_h r_h   under π_θ_j,    θ_{j+1} = θ_j − α ∇L_t(θ_j)
+    R_j(t) = mean over E episodes of Σ_h r_h   under π_θ_j,    θ_{j+1} = θ_j − α_j ∇L_t(θ_j)
 
-with the REINFORCE loss L_t of training (GAE advantages, linear baseline, α = fast_lr).
-eval.json reports mean_t R_j(t) and the 95% confidence half-width 1.96·std_t/√N.
+with the REINFORCE loss L_t of training (GAE advantages, linear baseline) and the step sizes of the
+original MAML-RL evaluation: α_0 = α (= fast_lr, the step the policy was meta-trained for) and
+α_j = s·α for every later step, s = ``--later-step-scale`` (default 0.5, as that code's test scripts,
+which gave the first step ``init_learning_rate`` = α and the rest ``learning_rate`` = α/2); s = 1 keeps α.
+eval.json reports mean_t R_j(t), the 95% confidence half-width 1.96·std_t/√N and the step sizes.
 
 Public API (used by ``--compare``/``--render`` style extensions):
 
@@ -33,6 +36,14 @@ from .policies import build_policy, stack_params
 from .train import TrainConfig, action_sampler, batch_seeds
 
 EVAL_SEED_OFFSET = 7_919  # keeps evaluation rollout seeds apart from training seeds (seed, batch)
+LATER_STEP_SCALE = 0.5  # α_j = s·α for j ≥ 1: the original MAML-RL evaluation protocol
+
+
+def step_sizes(fast_lr: float, grad_steps: int, later_step_scale: float = LATER_STEP_SCALE) -> list[float]:
+    """[α, s·α, …, s·α]: the step size of each of the ``grad_steps`` evaluation inner steps."""
+    if not (later_step_scale > 0 and math.isfinite(later_step_scale)):
+        raise UserError(f"--later-step-scale must be a positive number, got {later_step_scale}")
+    return [float(fast_lr) * (1.0 if j == 0 else float(later_step_scale)) for j in range(grad_steps)]
 
 
 def load_run(run_dir: str | Path, device: str | torch.device = "cpu"):
@@ -66,8 +77,10 @@ def held_out_tasks(config: TrainConfig, num_tasks: int, seed: int) -> list[dict]
 
 def adaptation_returns(policy, params, config: TrainConfig, tasks: list[dict], grad_steps: int, seed: int,
                        device: str | torch.device = "cpu", oracle: bool = False,
-                       episodes_per_task: int | None = None, record_state: bool = False):
-    """Returns after 0..``grad_steps`` inner REINFORCE steps from θ = ``params`` on every task.
+                       episodes_per_task: int | None = None, record_state: bool = False,
+                       later_step_scale: float = LATER_STEP_SCALE):
+    """Returns after 0..``grad_steps`` inner REINFORCE steps from θ = ``params`` on every task, with
+    step sizes :func:`step_sizes` (``config.fast_lr`` first, ``later_step_scale`` times it afterwards).
 
     Returns ``(returns, episodes)``: ``returns`` is a float tensor ``[grad_steps + 1, num_tasks]``
     (mean undiscounted return over ``episodes_per_task`` episodes, default the config's), and
@@ -83,6 +96,7 @@ def adaptation_returns(policy, params, config: TrainConfig, tasks: list[dict], g
     if grad_steps < 0:
         raise UserError(f"--grad-steps must be a non-negative integer, got {grad_steps}")
     device = torch.device(device)
+    alphas = step_sizes(config.fast_lr, grad_steps, later_step_scale)
     episodes_per_task = episodes_per_task or config.episodes_per_task
     env = make_batched(config.env, len(tasks) * episodes_per_task, device="cpu",
                        num_threads=config.num_threads or None, oracle=oracle, max_episode_steps=config.horizon,
@@ -97,7 +111,7 @@ def adaptation_returns(policy, params, config: TrainConfig, tasks: list[dict], g
         returns.append(eps.returns.mean(dim=1))
         if j < grad_steps:
             batch = TaskBatch.from_episodes(eps, config.gamma, config.gae_lambda, device=device)
-            current = adapted_params_for_sampling(policy, current, batch, config.fast_lr)
+            current = adapted_params_for_sampling(policy, current, batch, alphas[j])
     return torch.stack(returns).cpu(), phases
 
 
@@ -126,6 +140,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="seeds the held-out tasks and rollouts (default 0)")
     parser.add_argument("--episodes-per-task", type=int, default=None, help="default: the run's episodes_per_task")
     parser.add_argument("--device", default="cpu", help="cpu or cuda (policy and adaptation)")
+    parser.add_argument("--later-step-scale", type=float, default=LATER_STEP_SCALE,
+                        help="step size of inner steps 2, 3, … as a multiple of the run's fast_lr (default 0.5, "
+                             "the original MAML-RL evaluation; 1 = the same step size throughout)")
     parser.add_argument("--out", default=None,
                         help="output JSON file, or a directory for eval.json and videos (default RUN_DIR/eval.json)")
     from .compare import add_compare_arguments

@@ -1,0 +1,46 @@
+"""`rlmaml bench meta-step`: one JSON object with per-batch seconds and the update's matmul floor."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from rlmaml.cli import main
+from rlmaml.config import build_config
+from rlmaml.rl.bench_meta_step import update_matmul_gflop
+from rlmaml.rl.train import TrainConfig, batch_seeds, make_env, make_learner, make_policy, sample_meta_batch
+
+TINY = ["meta_batch_size=3", "episodes_per_task=2", "horizon=10", "hidden_sizes=[16,16]", "cg_iters=3"]
+
+
+def test_bench_meta_step_prints_one_json_object(capsys):
+    assert main(["bench", "meta-step", "--preset", "navigation", "--batches", "1", *TINY]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert result["meta_batch_size"] == 3 and result["horizon"] == 10 and result["batches"] == 1
+    assert result["sample_seconds"] > 0 and result["update_seconds"] > 0
+    assert result["update_matmul_gflop"] > 0 and result["matmul_gflop_per_s"] > 0
+    assert result["update_floor_seconds"] == pytest.approx(result["update_matmul_gflop"] / result["matmul_gflop_per_s"])
+
+
+def test_update_matmul_count_is_linear_in_the_steps_and_leaves_theta_unchanged():
+    """Every matmul of the update is over the sampled steps except the tiny per-parameter ones, so doubling
+    the episodes (same tasks; one line-search trial) must double the count up to those; θ is restored."""
+    counts = []
+    for episodes in (2, 4):
+        cfg = build_config(TrainConfig, {"env": "rlmaml/Navigation2D-v0", "meta_batch_size": 3,
+                                         "episodes_per_task": episodes, "horizon": 10, "hidden_sizes": [16, 16],
+                                         "cg_iters": 3, "ls_max_steps": 1, "seed": 0})
+        torch.manual_seed(0)
+        env = make_env(cfg)
+        policy = make_policy(cfg, env)
+        learner = make_learner(cfg, policy, dict(policy.named_parameters()))
+        seeds = batch_seeds(cfg.seed, 0, 3)
+        tasks = env.sample_tasks(cfg.meta_batch_size, seed=seeds[0])
+        _, batches = sample_meta_batch(env, policy, learner.params, tasks, cfg, seeds[1:], "cpu")
+        before = {n: p.detach().clone() for n, p in learner.params.items()}
+        counts.append(update_matmul_gflop(learner, batches[:1], batches[1]))
+        assert all(torch.equal(before[n], learner.params[n]) for n in before)
+    assert counts[0] > 0
+    assert counts[1] / counts[0] == pytest.approx(2.0, rel=0.05)

@@ -96,8 +96,9 @@ def test_oracle_baseline_with_adam_meta_optimizer(tmp_path):
     assert record["step_accepted"]
 
 
-def test_runs_saved_before_action_scaling_load_in_raw_units(tmp_path):
-    """A checkpoint without ``action_scale`` (and ``normalize_actions=false`` runs) use c = 1."""
+def test_runs_saved_before_action_scaling_load_in_raw_units(tmp_path, capsys):
+    """A checkpoint without ``action_scale`` (and ``normalize_actions=false`` runs) use c = 1; resuming one with
+    normalize_actions=true keeps the checkpoint's units and says so."""
     run = tmp_path / "raw"
     assert main(["train", "navigation", *TINY, "num_batches=1", "normalize_actions=false", "--out", str(run),
                  "--no-progress"]) == 0
@@ -106,5 +107,7 @@ def test_runs_saved_before_action_scaling_load_in_raw_units(tmp_path):
     del state["action_scale"]
     torch.save(state, run / "checkpoint.pt")
     assert load_run(run)[1].action_scale.tolist() == [1.0, 1.0]
+    capsys.readouterr()
     assert main(["train", "--resume", str(run), "num_batches=2", "normalize_actions=true", "--no-progress"]) == 0
     assert load_checkpoint(run)["action_scale"] == [1.0, 1.0]
+    assert "continuing in the checkpoint's units" in capsys.readouterr().err

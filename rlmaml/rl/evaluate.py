@@ -32,7 +32,7 @@ from ..checkpoint import load_checkpoint
 from ..config import build_config, read_yaml_source
 from ..errors import UserError
 from .maml_trpo import TaskBatch, adapted_params_for_sampling
-from .policies import build_policy, stack_params
+from .policies import build_policy, saved_action_scale, stack_params
 from .train import TrainConfig, action_sampler, batch_seeds
 
 EVAL_SEED_OFFSET = 7_919  # keeps evaluation rollout seeds apart from training seeds (seed, batch)
@@ -61,7 +61,7 @@ def load_run(run_dir: str | Path, device: str | torch.device = "cpu"):
     else:
         config = build_config(TrainConfig, dict(state["config"]))
     policy = build_policy(state["obs_dim"], state["act_dim"], config.hidden_sizes, config.nonlinearity,
-                          config.init_log_std, action_scale=state.get("action_scale", 1.0)).to(device)
+                          config.init_log_std, action_scale=saved_action_scale(state)).to(device)
     params = {n: p.detach().to(device) for n, p in state["learner"]["params"].items()}
     return config, policy, params
 

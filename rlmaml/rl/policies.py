@@ -155,6 +155,12 @@ def action_scale_of(policy: _MLP) -> list[float]:
     return [1.0] * policy.out_dim if scale is None else scale.tolist()
 
 
+def saved_action_scale(state: Mapping) -> float | list[float]:
+    """c stored in a training checkpoint; checkpoints written before ``normalize_actions`` acted in raw
+    action units, i.e. c = 1."""
+    return state.get("action_scale", 1.0)
+
+
 def forward(policy: _MLP, params: Mapping[str, Tensor], obs: Tensor) -> Distribution:
     """π_θ(·|s): the action distribution of ``policy`` under parameters ``params`` (plain or task-stacked)."""
     return policy.distribution(params, obs)

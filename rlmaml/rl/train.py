@@ -42,7 +42,7 @@ from ..config import (
 from ..errors import UserError
 from ..logging import RunLogger
 from .maml_trpo import MetaLearner, TaskBatch, adapted_params_for_sampling
-from .policies import action_scale_of, build_policy, stack_params
+from .policies import action_scale_of, build_policy, saved_action_scale, stack_params
 
 log = logging.getLogger(__name__)
 
@@ -227,8 +227,14 @@ def train(cfg: TrainConfig, out_dir: str | Path, resume: bool = False, progress:
     if resume:
         state = load_checkpoint(out_dir, map_location=device)
         learner.load_state_dict(state["learner"])
-        if hasattr(policy, "action_scale"):  # runs saved before normalize_actions acted in raw units
-            policy.action_scale.copy_(torch.as_tensor(state.get("action_scale", 1.0)))
+        if hasattr(policy, "action_scale"):  # the checkpoint's c wins: θ was trained in its units
+            saved = torch.as_tensor(saved_action_scale(state), dtype=policy.action_scale.dtype)
+            if not torch.allclose(saved.expand_as(policy.action_scale).to(policy.action_scale.device),
+                                  policy.action_scale):
+                print(f"{out_dir}: the checkpoint acts with action scale {saved.tolist()}, not the "
+                      f"{policy.action_scale.tolist()} that normalize_actions={cfg.normalize_actions} gives; "
+                      "continuing in the checkpoint's units", file=sys.stderr)
+            policy.action_scale.copy_(saved)
         start, env_steps = int(state["batch"]), int(state["env_steps"])
         set_rng_state(state["rng"])
         if start >= cfg.num_batches:  # nothing to do: leave the run's files untouched

@@ -66,6 +66,25 @@ class _DirectionTask:
         return np.array([task["direction"]], dtype=np.float64)
 
 
+class _VelocityTask:
+    """Task protocol of the velocity families: ``{"velocity": v*}``, ``v* ~ U[velocity_range]``."""
+
+    task_keys = ("velocity",)
+    velocity_range = (0.0, 2.0)
+
+    @classmethod
+    def sample_tasks_from(cls, rng, n):
+        return [{"velocity": float(v)} for v in rng.uniform(*cls.velocity_range, size=n)]
+
+    @classmethod
+    def validate_task(cls, task):
+        return _scalar_task(cls, task, "velocity")
+
+    @classmethod
+    def task_vector(cls, task):
+        return np.array([task["velocity"]], dtype=np.float64)
+
+
 class _MujocoTaskEnv(TaskEnvMixin):
     """Shared step/reset logic; subclasses provide the vectorised formulas."""
 
@@ -144,23 +163,10 @@ class _HalfCheetahTaskEnv(_MujocoTaskEnv, HalfCheetahEnv):
         return forward - ctrl, {"reward_forward": forward, "reward_ctrl": -ctrl}
 
 
-class HalfCheetahVelEnv(_HalfCheetahTaskEnv):
+class HalfCheetahVelEnv(_VelocityTask, _HalfCheetahTaskEnv):
     """HalfCheetah running at a target velocity: ``r = -|v_x - v*| - 0.05‖a‖²``, ``v* ~ U[0, 2]``."""
 
-    task_keys = ("velocity",)
     velocity_range = (0.0, 2.0)
-
-    @classmethod
-    def sample_tasks_from(cls, rng, n):
-        return [{"velocity": float(v)} for v in rng.uniform(*cls.velocity_range, size=n)]
-
-    @classmethod
-    def validate_task(cls, task):
-        return _scalar_task(cls, task, "velocity")
-
-    @classmethod
-    def task_vector(cls, task):
-        return np.array([task["velocity"]], dtype=np.float64)
 
     @classmethod
     def forward_reward(cls, x_velocity, params):
@@ -220,23 +226,10 @@ class _AntTaskEnv(_MujocoTaskEnv, AntEnv):
                         "reward_survive": survive}
 
 
-class AntVelEnv(_AntTaskEnv):
+class AntVelEnv(_VelocityTask, _AntTaskEnv):
     """Ant at a target forward velocity: forward term ``-|v_x - v*| + 1``, ``v* ~ U[0, 3]``."""
 
-    task_keys = ("velocity",)
     velocity_range = (0.0, 3.0)
-
-    @classmethod
-    def sample_tasks_from(cls, rng, n):
-        return [{"velocity": float(v)} for v in rng.uniform(*cls.velocity_range, size=n)]
-
-    @classmethod
-    def validate_task(cls, task):
-        return _scalar_task(cls, task, "velocity")
-
-    @classmethod
-    def task_vector(cls, task):
-        return np.array([task["velocity"]], dtype=np.float64)
 
     @classmethod
     def forward_reward(cls, velocity, position, params):

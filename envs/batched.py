@@ -89,7 +89,13 @@ class BatchedEnv:
     def reset(self, seed: int | None = None) -> torch.Tensor:
         raise NotImplementedError
 
-    def step(self, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
+    def step(self, actions: torch.Tensor, active: torch.Tensor | None = None
+             ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
+        """Advance every copy one step: ``(obs, reward, terminated, info)``.
+
+        ``active`` (optional bool ``[N]``): copies marked False have finished their episode and their outputs
+        will be masked out; an env may then skip their physics and return the outputs of the frozen state
+        (the MuJoCo engine does when stepping copy by copy; the others step every copy regardless)."""
         raise NotImplementedError
 
     def close(self) -> None:
@@ -169,7 +175,7 @@ class GymVectorBatchedEnv(BatchedEnv):
         return self._with_task(torch.as_tensor(np.asarray(obs, np.float32).reshape(self.num_envs, -1),
                                                device=self.device))
 
-    def step(self, actions):
+    def step(self, actions, active=None):
         a = _as_numpy_actions(actions, self.num_envs, self.action_dim).astype(np.float32)
         obs, reward, terminated, truncated, info = self._vec.step(a)
         # a time-limit truncation ends the episode too (the copy restarts on the next step)

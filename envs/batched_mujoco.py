@@ -151,25 +151,30 @@ class BatchedMujocoEnv(BatchedEnv):
         obs = self.family.observations(self.qpos, self.qvel, cfrc)
         return self._with_task(torch.as_tensor(obs, dtype=torch.float32).to(self.device))
 
-    def _substeps_with_contact_forces(self, states: np.ndarray, controls: np.ndarray, nstep: int) -> None:
+    def _substeps_with_contact_forces(self, states: np.ndarray, controls: np.ndarray, nstep: int,
+                                      active: np.ndarray | None = None) -> None:
         """``nstep`` substeps from ``states[k]`` under ``controls[k]`` per copy, then ``mj_rnePostConstraint``:
         fills ``self._next`` (state), ``self._cfrc`` (``cfrc_ext``), ``self._xpos`` and the warm start.
+        Copies with ``active[k]`` False are not simulated: their state and contact forces stay.
         Copies are split into one contiguous chunk per MjData/thread."""
         bounds = np.linspace(0, self.num_envs, len(self._datas) + 1).astype(int)
         chunks = [(lo, hi, d) for lo, hi, d in zip(bounds[:-1], bounds[1:], self._datas) if hi > lo]
         if self._substep_pool is None or len(chunks) == 1:
             for chunk in chunks:
-                self._substep_chunk(states, controls, nstep, *chunk)
+                self._substep_chunk(states, controls, nstep, active, *chunk)
         else:
-            for future in [self._substep_pool.submit(self._substep_chunk, states, controls, nstep, *c)
+            for future in [self._substep_pool.submit(self._substep_chunk, states, controls, nstep, active, *c)
                            for c in chunks]:
                 future.result()
 
-    def _substep_chunk(self, states, controls, nstep: int, lo: int, hi: int, d) -> None:
+    def _substep_chunk(self, states, controls, nstep: int, active, lo: int, hi: int, d) -> None:
         m = self.model
         dims = self.family.position_dims
         body = self.single._main_body if hasattr(self.single, "_main_body") else 1
         for k in range(lo, hi):
+            if active is not None and not active[k]:  # finished episode: frozen
+                self._next[k] = states[k]
+                continue
             mujoco.mj_setState(m, d, states[k], FULLPHYSICS)
             d.ctrl[:] = controls[k]
             d.qacc_warmstart[:] = self._warmstart[k]
@@ -193,15 +198,21 @@ class BatchedMujocoEnv(BatchedEnv):
                            initial_warmstart=self._warmstart, state=out)
         return out
 
-    def step(self, actions):
+    def step(self, actions, active=None):
+        """One env step of every copy; with ``active`` (bool ``[N]``) the copy-by-copy engine (contact-force
+        families: Ant) skips the physics of finished copies, which keep their state (velocity 0)."""
         action = np.clip(_as_numpy_actions(actions, self.num_envs, self.action_dim), self.action_low, self.action_high)
         if self._params is None:
             self._require_tasks()
         position_before = self._position
         if self.family.needs_contact_forces:
-            self._substeps_with_contact_forces(self._state, action, self.frame_skip)
+            if active is not None:
+                active = np.asarray(torch.as_tensor(active).cpu(), dtype=bool).reshape(self.num_envs)
+            self._substeps_with_contact_forces(self._state, action, self.frame_skip, active)
             self._state, self._next = self._next, self._state
             self._position = self._xpos.copy()
+            if active is not None:  # a frozen copy stays where it was
+                self._position[~active] = position_before[~active]
             cfrc = self._cfrc
         else:
             self._state = self.physics_step(action)[:, -1].copy()

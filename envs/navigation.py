@@ -144,7 +144,7 @@ class BatchedNavigation2D(BatchedEnv):
         self._position = torch.zeros(self.num_envs, 2, dtype=torch.float64, device=self.device)
         return self._with_task(self._position.to(torch.float32))
 
-    def step(self, actions):
+    def step(self, actions, active=None):
         if actions.shape != (self.num_envs, 2):
             raise ValueError(f"actions must have shape ({self.num_envs}, 2), got {tuple(actions.shape)}")
         step = actions.to(device=self.device, dtype=torch.float64).clamp(-MAX_STEP, MAX_STEP)

@@ -117,6 +117,62 @@ def test_ant_terminates_when_unhealthy():
     assert term.tolist() == [False, True]
 
 
+@pytest.mark.parametrize("num_threads", [1, 2])
+def test_finished_ant_copies_are_frozen_and_the_others_unchanged(num_threads):
+    """``step(actions, active)``: inactive copies keep their state (velocity 0, same observation), and the
+    active copies evolve exactly as when every copy is stepped."""
+    n = 4
+    envs = [make_batched("rlmaml/AntVel-v0", n, num_threads=num_threads) for _ in range(2)]
+    for env in envs:
+        env.set_tasks(env.sample_tasks(n, seed=0))
+        env.reset(seed=3)
+    active = torch.tensor([True, False, True, False])
+    frozen_qpos, frozen_qvel = envs[0].qpos[~active.numpy()].copy(), envs[0].qvel[~active.numpy()].copy()
+    rng = np.random.default_rng(2)
+    obs_frozen = None
+    for t in range(5):
+        actions = torch.as_tensor(rng.uniform(-1, 1, size=(n, 8)))
+        o_skip, r_skip, term_skip, info_skip = envs[0].step(actions, active=active)
+        o_all, r_all, term_all, info_all = envs[1].step(actions)
+        a = active.numpy()
+        np.testing.assert_array_equal(envs[0].qpos[a], envs[1].qpos[a])
+        np.testing.assert_array_equal(envs[0].qvel[a], envs[1].qvel[a])
+        torch.testing.assert_close(o_skip[active], o_all[active], rtol=0, atol=0)
+        torch.testing.assert_close(r_skip[active], r_all[active], rtol=0, atol=0)
+        assert term_skip[active].tolist() == term_all[active].tolist()
+        torch.testing.assert_close(info_skip["x_velocity"][active], info_all["x_velocity"][active], rtol=0, atol=0)
+        np.testing.assert_array_equal(envs[0].qpos[~a], frozen_qpos)
+        np.testing.assert_array_equal(envs[0].qvel[~a], frozen_qvel)
+        assert (info_skip["x_velocity"][~active] == 0).all()
+        assert not np.array_equal(envs[1].qpos[~a], frozen_qpos)  # stepping them would have moved them
+        if obs_frozen is not None:
+            torch.testing.assert_close(o_skip[~active], obs_frozen, rtol=0, atol=0)
+        obs_frozen = o_skip[~active].clone()
+    for env in envs:
+        env.close()
+
+
+def test_rollout_of_dying_ants_is_identical_with_and_without_skipping():
+    """The rollout passes its alive mask; every masked-in step equals a rollout that steps every copy."""
+    from rlmaml.rl.rollout import rollout
+
+    env = make_batched("rlmaml/AntVel-v0", 6, num_threads=1)
+    tasks = env.sample_tasks(3, seed=0)
+
+    def wild(obs):  # large random actions make ants flip over and terminate early
+        return 3.0 * torch.randn(*obs.shape[:-1], 8)
+
+    skipped = rollout(env, wild, tasks, 2, horizon=60, seed=5)
+    stepped = rollout(env, wild, tasks, 2, horizon=60, seed=5, skip_finished=False)  # every copy stepped
+    assert skipped.mask.sum() < skipped.mask.numel()  # some episodes did end early
+    torch.testing.assert_close(skipped.mask, stepped.mask, rtol=0, atol=0)
+    m = skipped.mask.bool()
+    torch.testing.assert_close(skipped.observations[m], stepped.observations[m], rtol=0, atol=0)
+    torch.testing.assert_close(skipped.actions[m], stepped.actions[m], rtol=0, atol=0)
+    torch.testing.assert_close(skipped.rewards[m], stepped.rewards[m], rtol=0, atol=0)
+    env.close()
+
+
 @pytest.mark.parametrize("env_id", FAMILIES)
 @pytest.mark.parametrize("num_threads", [1, 2])
 def test_batched_matches_single_env(env_id, num_threads):

@@ -3,7 +3,8 @@
 All numbers come from one run, side by side, with the same policy (a 2x100 ReLU Gaussian MLP evaluated once
 per step on the whole batch) and are printed as ONE JSON object:
 
-* ``ours``: ``rollout()`` on ``make_batched(env, num_tasks * episodes_per_task)`` for ``horizon`` steps;
+* ``ours``: ``rollout()`` on ``make_batched(env, num_tasks * episodes_per_task)`` for ``horizon`` steps,
+  every copy simulated for the whole horizon (``skip_finished=False``: the same work as the references);
 * ``sync`` / ``async``: ``gymnasium.vector.SyncVectorEnv`` / ``AsyncVectorEnv`` of the same env id with the
   same policy (``async`` uses one process per copy, so it runs fewer copies, see ``async.num_envs``);
   both are timed over ``--vector-steps`` steps;
@@ -99,7 +100,7 @@ def run(args) -> int:
         return policy(obs)
 
     log = lambda msg: print(f"[bench rollouts] {msg}", file=sys.stderr, flush=True)
-    rollout(env, sample_actions, tasks, E, min(5, horizon), seed=args.seed)   # warm-up (thread pools, buffers)
+    rollout(env, sample_actions, tasks, E, min(5, horizon), seed=args.seed, skip_finished=False)  # warm-up (thread pools, buffers)
 
     is_mujoco = isinstance(env, BatchedMujocoEnv)
     ours_times, limit_times, limit_one_call, limit_per_step = [], [], [], []
@@ -108,7 +109,7 @@ def run(args) -> int:
     for rep in range(args.repeats):
         log(f"ours: repeat {rep + 1}/{args.repeats}")
         t0 = time.perf_counter()
-        episodes = rollout(env, sample_actions, tasks, E, horizon, seed=args.seed + rep)
+        episodes = rollout(env, sample_actions, tasks, E, horizon, seed=args.seed + rep, skip_finished=False)
         ours_times.append(time.perf_counter() - t0)
         log(f"limit: repeat {rep + 1}/{args.repeats}")
         if is_mujoco:

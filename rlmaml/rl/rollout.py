@@ -2,7 +2,8 @@
 
 For ``T`` tasks and ``E`` episodes per task the batched env holds ``N = T·E`` copies (copy ``k = t·E + e``
 runs task ``t``). Each of the ``H`` steps does one policy evaluation on the ``[T, E, obs]`` batch and one
-batched env step; ``mask[h] = 1`` until and including the step on which a copy terminates.
+batched env step; ``mask[h] = 1`` until and including the step on which a copy terminates. The env gets
+the alive mask with each step, so engines that step copy by copy skip the physics of finished episodes.
 """
 
 from __future__ import annotations
@@ -18,13 +19,15 @@ from .episodes import Episodes
 
 def rollout(env, sample_actions: Callable[[torch.Tensor], torch.Tensor], tasks: list[dict],
             episodes_per_task: int, horizon: int | None = None, seed: int | None = None,
-            device: str | torch.device | None = None) -> Episodes:
+            device: str | torch.device | None = None, skip_finished: bool = True) -> Episodes:
     """Collect ``episodes_per_task`` episodes of ``horizon`` steps for every task in ``tasks``.
 
     ``sample_actions`` maps observations ``[T, E, obs]`` (float32 on ``device``) to actions ``[T, E, act]``;
     it is called once per step. With ``seed`` the env reset and torch's random numbers used inside
     ``sample_actions`` are seeded (the global torch generator is restored afterwards), so the same seed gives
-    identical episodes. ``horizon`` defaults to ``env.max_episode_steps``.
+    identical episodes. ``horizon`` defaults to ``env.max_episode_steps``. ``skip_finished=False`` withholds
+    the alive mask from the env, so every copy is simulated for the whole horizon (benchmarks use it to
+    compare equal work); the masked-in episodes are the same either way.
     """
     num_tasks = len(tasks)
     if num_tasks == 0:
@@ -60,7 +63,7 @@ def rollout(env, sample_actions: Callable[[torch.Tensor], torch.Tensor], tasks: 
             if actions is None:
                 actions = torch.empty(horizon, *action.shape, dtype=action.dtype, device=device)
             actions[h] = action
-            obs, reward, terminated, info = env.step(action.reshape(num_tasks * E, -1))
+            obs, reward, terminated, info = env.step(action.reshape(num_tasks * E, -1), active=alive if skip_finished else None)
             obs = obs.to(device)
             rewards[h] = reward.to(device).view(num_tasks, E)
             mask[h] = alive.view(num_tasks, E)

@@ -246,6 +246,7 @@ def run_with_comparisons(args) -> int:
     out, video_dir = output_paths(args.run_dir, args.out, args.render_out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=1))
+    print(f"inner step sizes: {', '.join(f'{a:g}' for a in result['step_sizes'])}")
     for name, summary in comparison["methods"].items():
         table = "  ".join(f"{j}: {m:.2f} ± {c:.2f}" for j, (m, c) in enumerate(zip(summary["mean"], summary["ci95"])))
         print(f"{name:>12} on {args.num_tasks} tasks of {config.env}  {table}")

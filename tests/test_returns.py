@@ -93,3 +93,27 @@ def test_episodes_returns_and_advantages_shapes():
         m = mask[:, t].bool()
         assert abs(adv[:, t][m].mean().item()) < 1e-5
         assert abs(adv[:, t][m].std(unbiased=False).item() - 1) < 1e-3
+
+
+def test_baseline_on_real_ant_episodes_equals_per_task_ridge_solutions():
+    """Ant's 226 features (many contact-force columns always 0) give ill-conditioned systems; the batched fit
+    must equal the per-task ridge solution and never fall back to zero weights."""
+    from rlmaml.envs import make_batched
+
+    from rlmaml.rl.rollout import rollout
+
+    env = make_batched("rlmaml/AntVel-v0", 6, num_threads=1)
+    tasks = env.sample_tasks(3, seed=0)
+    torch.manual_seed(0)
+    eps = rollout(env, lambda obs: torch.randn(*obs.shape[:-1], 8), tasks, 2, horizon=40, seed=1)
+    env.close()
+    baseline = LinearFeatureBaseline()
+    returns = eps.discounted_returns(0.99)
+    weights = baseline.fit(eps.observations, returns, eps.mask)
+    assert weights.shape == (3, 2 * eps.observations.shape[-1] + 4) and weights.abs().sum() > 0
+    phi = LinearFeatureBaseline.features(eps.observations)                   # [H, T, E, F]
+    for t in range(3):
+        m = eps.mask[:, t].bool()
+        X, y = phi[:, t][m], returns[:, t][m].double()
+        reference = torch.linalg.solve(X.T @ X + 1e-5 * torch.eye(X.shape[1], dtype=torch.float64), X.T @ y)
+        torch.testing.assert_close(weights[t], reference, rtol=1e-5, atol=1e-6)

@@ -5,8 +5,9 @@ Features of an observation ``o`` at step ``t`` (``τ = t / 100``)::
     φ(o, t) = [clip(o, -10, 10), clip(o, -10, 10)², τ, τ², τ³, 1]
 
 Per task ``i`` the weights solve ``(Φᵢᵀ Mᵢ Φᵢ + c I) wᵢ = Φᵢᵀ Mᵢ Rᵢ`` over the task's masked steps, starting
-from ``c = reg_coeff`` and multiplying ``c`` by 10 (up to ``max_tries`` times) while the solve fails or the
-solution is not finite (as rllab's ``LinearFeatureBaseline``). Everything is computed in float64.
+from ``c = reg_coeff`` and multiplying ``c`` by 10 (up to ``max_tries`` times) while the Cholesky factorisation
+fails or the solution is not finite (as rllab's ``LinearFeatureBaseline``); if it never succeeds the weights
+are zero. Everything is computed in float64.
 """
 
 from __future__ import annotations
@@ -50,10 +51,10 @@ class LinearFeatureBaseline:
         reg = self.reg_coeff
         weights = None
         for _ in range(self.max_tries):
-            try:
-                weights = torch.linalg.solve(gram + reg * eye, rhs).squeeze(-1)
-            except RuntimeError:  # singular even with regularisation
-                weights = None
+            # Φᵀ M Φ + c I is symmetric positive definite: Cholesky, batched over tasks (a batched LU solve
+            # was seen to fail inside MKL for the ill-conditioned 226 × 226 systems of Ant)
+            factor, info = torch.linalg.cholesky_ex(gram + reg * eye)
+            weights = torch.cholesky_solve(rhs, factor).squeeze(-1) if not info.any() else None
             if weights is not None and torch.isfinite(weights).all():
                 break
             reg *= 10.0

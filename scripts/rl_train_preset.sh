@@ -18,6 +18,6 @@ fi
 if [[ "${SKIP_EVAL:-0}" != 1 ]]; then
   MUJOCO_GL="${MUJOCO_GL:-egl}" OMP_NUM_THREADS=2 python scripts/rl_evaluate.py "$OUT" --num-tasks 40 --grad-steps 3 \
     --seed 1000 --out "$OUT/eval.json" --render "${RENDER:-1}" --render-out "$OUT/videos"
-  python scripts/plot_results.py "$OUT"
+  rlmaml plot "$OUT" --reference paper --only adaptation
 fi
 python scripts/rl_plot_curve.py "$OUT"

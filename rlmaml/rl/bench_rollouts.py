@@ -100,7 +100,8 @@ def run(args) -> int:
         return policy(obs)
 
     log = lambda msg: print(f"[bench rollouts] {msg}", file=sys.stderr, flush=True)
-    rollout(env, sample_actions, tasks, E, min(5, horizon), seed=args.seed, skip_finished=False)  # warm-up (thread pools, buffers)
+    # warm-up (thread pools, buffers)
+    rollout(env, sample_actions, tasks, E, min(5, horizon), seed=args.seed, skip_finished=False)
 
     is_mujoco = isinstance(env, BatchedMujocoEnv)
     ours_times, limit_times, limit_one_call, limit_per_step = [], [], [], []

@@ -99,16 +99,13 @@ def random_init(config: Any, like_policy: torch.nn.Module):
 
 
 def recorded_adaptation_returns(policy, params, config, tasks: Sequence[dict], grad_steps: int, seed: int,
-                                device: str | torch.device = "cpu", oracle: bool = False,
-                                episodes_per_task: int | None = None, later_step_scale: float | None = None):
+                                device: str | torch.device = "cpu", **options):
     """:func:`rlmaml.rl.evaluate.adaptation_returns` with ``record_state=True``: the MuJoCo Episodes carry
     ``infos["qpos"]``/``["qvel"]`` for rendering. Same tasks, rollout seeds, adaptation and returns as the
-    evaluation (recording states touches neither the dynamics nor any random stream)."""
-    evaluate = _evaluate_api()
-    scale = evaluate.LATER_STEP_SCALE if later_step_scale is None else later_step_scale
-    return evaluate.adaptation_returns(policy, params, config, list(tasks), grad_steps, seed, device,
-                                       oracle=oracle, episodes_per_task=episodes_per_task, record_state=True,
-                                       later_step_scale=scale)
+    evaluation (recording states touches neither the dynamics nor any random stream); ``options`` are the
+    evaluator's (``oracle``, ``episodes_per_task``, ``later_step_scale``)."""
+    return _evaluate_api().adaptation_returns(policy, params, config, list(tasks), grad_steps, seed, device,
+                                              record_state=True, **options)
 
 
 def evaluate_methods(maml_run_dir: str | Path, compare_dirs: Sequence[str | Path] = (),

@@ -63,7 +63,8 @@ def rollout(env, sample_actions: Callable[[torch.Tensor], torch.Tensor], tasks: 
             if actions is None:
                 actions = torch.empty(horizon, *action.shape, dtype=action.dtype, device=device)
             actions[h] = action
-            obs, reward, terminated, info = env.step(action.reshape(num_tasks * E, -1), active=alive if skip_finished else None)
+            obs, reward, terminated, info = env.step(action.reshape(num_tasks * E, -1),
+                                                     active=alive if skip_finished else None)
             obs = obs.to(device)
             rewards[h] = reward.to(device).view(num_tasks, E)
             mask[h] = alive.view(num_tasks, E)

@@ -36,6 +36,7 @@ for _env_id, (_entry_point, _horizon) in ENV_SPECS.items():
         gym.register(id=_env_id, entry_point=_entry_point, max_episode_steps=_horizon)
 
 ENV_IDS = tuple(ENV_SPECS)
+MUJOCO_ENV_IDS = tuple(i for i, (entry, _) in ENV_SPECS.items() if entry.startswith("rlmaml.envs.mujoco_tasks:"))
 
 
 def _native_factory(env_id: str):
@@ -76,4 +77,4 @@ def make_batched(env_id: str, num_envs: int, *, device="cpu", num_threads: int |
                                num_threads=num_threads, **kwargs)
 
 
-__all__ = ["ENV_IDS", "BatchedEnv", "GymVectorBatchedEnv", "make_batched"]
+__all__ = ["ENV_IDS", "MUJOCO_ENV_IDS", "BatchedEnv", "GymVectorBatchedEnv", "make_batched"]

@@ -9,11 +9,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PRESET="${1:?usage: scripts/rl_train_preset.sh PRESET [key=value ...]}"
 shift
-OUT="results/$PRESET"
+OUT="${OUT:-results/$PRESET}"
 if [[ "${RESUME:-0}" == 1 ]]; then
   OMP_NUM_THREADS=2 python scripts/rl_train.py --resume "$OUT" --no-progress "$@"
 else
-  OMP_NUM_THREADS=2 python scripts/rl_train.py "$PRESET" num_threads=2 seed=0 --out "$OUT" --no-progress "$@"
+  OMP_NUM_THREADS=2 python scripts/rl_train.py "$PRESET" num_threads=2 seed=0 "$@" --out "$OUT" --no-progress
 fi
 if [[ "${SKIP_EVAL:-0}" != 1 ]]; then
   MUJOCO_GL="${MUJOCO_GL:-egl}" OMP_NUM_THREADS=2 python scripts/rl_evaluate.py "$OUT" --num-tasks 40 --grad-steps 3 \

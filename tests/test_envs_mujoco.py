@@ -176,19 +176,39 @@ def test_rollout_of_dying_ants_is_identical_with_and_without_skipping():
 @pytest.mark.parametrize("env_id", FAMILIES)
 @pytest.mark.parametrize("num_threads", [1, 2])
 def test_batched_matches_single_env(env_id, num_threads):
+    assert_batched_matches_single_env(env_id, num_threads)
+
+
+@pytest.mark.parametrize("env_id,frame_skip", [("rlmaml/HalfCheetahVel-v0", 1), ("rlmaml/AntVel-v0", 2)])
+def test_frame_skip_sets_the_control_interval(env_id, frame_skip):
+    """The original experiments' timing: dt = timestep · frame_skip, in the batched engine as in the env."""
+    env = gym.make(env_id, frame_skip=frame_skip).unwrapped
+    assert env.dt == pytest.approx(0.01 * frame_skip)
+    env.reset(seed=0, options={"task": env.sample_tasks(1)[0]})
+    x_before = env.data.qpos[0]
+    _, _, _, _, info = env.step(np.full(env.action_space.shape, 0.5))
+    if env_id.startswith("rlmaml/HalfCheetah"):
+        assert info["x_velocity"] == pytest.approx((env.data.qpos[0] - x_before) / (0.01 * frame_skip))
+    batched = make_batched(env_id, 2, frame_skip=frame_skip)
+    assert batched.frame_skip == frame_skip and batched.dt == pytest.approx(0.01 * frame_skip)
+    batched.close()
+    assert_batched_matches_single_env(env_id, 2, frame_skip=frame_skip)
+
+
+def assert_batched_matches_single_env(env_id, num_threads, **env_kwargs):
     n = 3
-    batched = make_batched(env_id, n, num_threads=num_threads, record_state=True)
+    batched = make_batched(env_id, n, num_threads=num_threads, record_state=True, **env_kwargs)
     tasks = batched.sample_tasks(n, seed=0)
     batched.set_tasks(tasks)
     obs_b = batched.reset(seed=11)
     singles = []
     for k in range(n):
-        env = gym.make(env_id).unwrapped
+        env = gym.make(env_id, **env_kwargs).unwrapped
         env.reset(seed=11, options={"task": tasks[k]})
         env.set_state(batched.qpos[k].copy(), batched.qvel[k].copy())   # copy k's initial state
         singles.append(env)
     # copy 0 draws its reset noise exactly like the single env with the same seed
-    reference = gym.make(env_id).unwrapped
+    reference = gym.make(env_id, **env_kwargs).unwrapped
     first_obs, _ = reference.reset(seed=11)
     np.testing.assert_allclose(obs_b[0].numpy(), first_obs, rtol=1e-6, atol=1e-6)
 

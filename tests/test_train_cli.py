@@ -70,6 +70,8 @@ def test_train_resume_is_exact_and_evaluate_writes_eval_json(tmp_path, capsys):
     ("ls_backtrack_ratio=1.5", "ls_backtrack_ratio"),
     ("fisher_tasks=-1", "fisher_tasks"),
     ("fisher_tasks=21", "fisher_tasks"),
+    ("frame_skip=1", "frame_skip"),    # navigation has no physics substeps
+    ("frame_skip=-1", "frame_skip"),
 ])
 def test_invalid_config_is_a_one_line_error(override, needle, tmp_path, capsys):
     assert main(["train", override, "--out", str(tmp_path / "run"), "--no-progress"]) == 2
@@ -111,3 +113,27 @@ def test_runs_saved_before_action_scaling_load_in_raw_units(tmp_path, capsys):
     assert main(["train", "--resume", str(run), "num_batches=2", "normalize_actions=true", "--no-progress"]) == 0
     assert load_checkpoint(run)["action_scale"] == [1.0, 1.0]
     assert "continuing in the checkpoint's units" in capsys.readouterr().err
+
+
+def test_frame_skip_reaches_the_training_and_evaluation_envs(tmp_path, monkeypatch):
+    """``frame_skip=1`` (the original HalfCheetah timing, dt = 0.01 s) is used for training and for evaluation."""
+    import rlmaml.envs
+    from rlmaml.rl import evaluate
+
+    built = []
+    real = rlmaml.envs.make_batched
+
+    def spy(*args, **kwargs):
+        env = real(*args, **kwargs)
+        built.append(env.dt)
+        return env
+
+    monkeypatch.setattr(rlmaml.envs, "make_batched", spy)
+    out = tmp_path / "cheetah"
+    assert main(["train", "halfcheetah-vel", *TINY, "num_batches=1", "frame_skip=1", "fisher_tasks=0",
+                 "--out", str(out), "--no-progress"]) == 0
+    config, policy, params = load_run(out)
+    assert config.frame_skip == 1
+    tasks = evaluate.held_out_tasks(config, 1, seed=0)
+    evaluate.adaptation_returns(policy, params, config, tasks, grad_steps=0, seed=0, episodes_per_task=1)
+    assert len(built) >= 3 and built == [pytest.approx(0.01)] * len(built)

@@ -158,6 +158,9 @@ def evaluate_methods(maml_run_dir: str | Path, compare_dirs: Sequence[str | Path
         if other_config.env != config.env:
             raise UserError(f"--compare {str(run_dir)!r} was trained on {other_config.env!r} but the evaluated run "
                             f"on {config.env!r}; compare runs of the same env")
+        if other_config.frame_skip != config.frame_skip:
+            raise UserError(f"--compare {str(run_dir)!r} was trained with frame_skip={other_config.frame_skip} but the "
+                            f"evaluated run with frame_skip={config.frame_skip}; compare runs of the same env timing")
         oracle = other_config.algorithm == "oracle"
         run_method(method_name(other_config, run_dir, list(methods)), run_dir, other_policy, other_params,
                    0 if oracle else grad_steps, oracle=oracle)

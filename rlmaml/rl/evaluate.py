@@ -33,7 +33,7 @@ from ..config import build_config, read_yaml_source
 from ..errors import UserError
 from .maml_trpo import TaskBatch, adapted_params_for_sampling
 from .policies import build_policy, saved_action_scale, stack_params
-from .train import TrainConfig, action_sampler, batch_seeds
+from .train import TrainConfig, action_sampler, batch_seeds, env_kwargs
 
 EVAL_SEED_OFFSET = 7_919  # keeps evaluation rollout seeds apart from training seeds (seed, batch)
 LATER_STEP_SCALE = 0.5  # α_j = s·α for j ≥ 1: the original MAML-RL evaluation protocol
@@ -72,7 +72,8 @@ def held_out_tasks(config: TrainConfig, num_tasks: int, seed: int) -> list[dict]
 
     if num_tasks <= 0:
         raise UserError(f"--num-tasks must be a positive integer, got {num_tasks}")
-    return make_batched(config.env, 1, max_episode_steps=config.horizon).sample_tasks(num_tasks, seed=seed)
+    return make_batched(config.env, 1, max_episode_steps=config.horizon,
+                        **env_kwargs(config)).sample_tasks(num_tasks, seed=seed)
 
 
 def adaptation_returns(policy, params, config: TrainConfig, tasks: list[dict], grad_steps: int, seed: int,
@@ -100,7 +101,7 @@ def adaptation_returns(policy, params, config: TrainConfig, tasks: list[dict], g
     episodes_per_task = episodes_per_task or config.episodes_per_task
     env = make_batched(config.env, len(tasks) * episodes_per_task, device="cpu",
                        num_threads=config.num_threads or None, oracle=oracle, max_episode_steps=config.horizon,
-                       **({"record_state": True} if record_state else {}))
+                       **env_kwargs(config), **({"record_state": True} if record_state else {}))
     seeds = batch_seeds(seed + EVAL_SEED_OFFSET, 0, grad_steps + 1)
     current = stack_params({n: p.detach().to(device) for n, p in params.items()}, len(tasks))
     returns, phases = [], []

@@ -76,6 +76,7 @@ class TrainConfig:
     nonlinearity: Literal["relu", "tanh"] = "relu"
     init_log_std: float = 0.0
     normalize_actions: bool = True
+    frame_skip: int = 0
     checkpoint_every: int = 10
     seed: int = 0
     device: str = "cpu"
@@ -103,6 +104,13 @@ class TrainConfig:
         require(len(self.hidden_sizes) > 0 and all(h > 0 for h in self.hidden_sizes), "hidden_sizes",
                 "a non-empty list of positive integers", self.hidden_sizes)
         require(np.isfinite(self.init_log_std), "init_log_std", "a finite number", self.init_log_std)
+        require(self.frame_skip >= 0, "frame_skip", "a non-negative integer (0 = the env's default)", self.frame_skip)
+        if self.frame_skip:
+            from rlmaml.envs import MUJOCO_ENV_IDS
+
+            require(self.env in MUJOCO_ENV_IDS, "frame_skip",
+                    f"0 for {self.env} (it applies to the MuJoCo families: {', '.join(MUJOCO_ENV_IDS)})",
+                    self.frame_skip)
         require(self.seed >= 0, "seed", "a non-negative integer", self.seed)
         require(self.num_threads >= 0, "num_threads", "a non-negative integer (0 = torch default)", self.num_threads)
         require(self.device == "cpu" or self.device.startswith("cuda"), "device", "cpu or cuda[:N]", self.device)
@@ -116,13 +124,18 @@ class TrainConfig:
 
 
 # ----------------------------------------------------------------------------- building blocks
+def env_kwargs(cfg: TrainConfig) -> dict:
+    """Constructor arguments of the config's env beyond the horizon: ``frame_skip`` when set (MuJoCo)."""
+    return {"frame_skip": cfg.frame_skip} if cfg.frame_skip else {}
+
+
 def make_env(cfg: TrainConfig, num_tasks: int | None = None, episodes_per_task: int | None = None):
     """The batched env for ``num_tasks × episodes_per_task`` copies (oracle obs for algorithm=oracle)."""
     from rlmaml.envs import make_batched
 
     num_envs = (num_tasks or cfg.meta_batch_size) * (episodes_per_task or cfg.episodes_per_task)
     return make_batched(cfg.env, num_envs, device="cpu", num_threads=cfg.num_threads or None,
-                        oracle=cfg.algorithm == "oracle", max_episode_steps=cfg.horizon)
+                        oracle=cfg.algorithm == "oracle", max_episode_steps=cfg.horizon, **env_kwargs(cfg))
 
 
 def action_scale(cfg: TrainConfig, env) -> list[float]:
@@ -346,6 +359,7 @@ __all__ = [
     "action_sampler",
     "add_arguments",
     "batch_seeds",
+    "env_kwargs",
     "make_env",
     "make_learner",
     "make_policy",

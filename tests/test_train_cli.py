@@ -118,6 +118,7 @@ def test_runs_saved_before_action_scaling_load_in_raw_units(tmp_path, capsys):
 def test_frame_skip_reaches_the_training_and_evaluation_envs(tmp_path, monkeypatch):
     """``frame_skip=1`` (the original HalfCheetah timing, dt = 0.01 s) is used for training and for evaluation."""
     import rlmaml.envs
+
     from rlmaml.rl import evaluate
 
     built = []

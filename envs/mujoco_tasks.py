@@ -1,15 +1,17 @@
 """Goal-velocity / direction / goal-position MuJoCo task families (Finn et al., 2017, sec. 5.3),
-built on Gymnasium's v5 HalfCheetah and Ant models (same XML, ``frame_skip = 5``, observations and
-reset noise as v5). Actions are clipped to the action space before they are applied and costed, as
-rllab's normalised envs did in the original experiments.
+built on Gymnasium's v5 HalfCheetah and Ant models (same XML, ``frame_skip = 5`` by default, observations
+and reset noise as v5). Actions are clipped to the action space before they are applied and costed, as
+rllab's normalised envs did in the original experiments. Those experiments stepped rllab's models once per
+env step: HalfCheetah at dt = 0.01 s and Ant at dt = 0.02 s; ``frame_skip=1`` / ``frame_skip=2`` (a v5
+constructor argument) give that timing here. Below, dt is ``timestep · frame_skip`` (0.05 s by default).
 
-HalfCheetah (``dt = 0.05``, ``v_x = (x_after - x_before) / dt`` from the root slider ``qpos[0]`` as in v5,
+HalfCheetah (``v_x = (x_after - x_before) / dt`` from the root slider ``qpos[0]`` as in v5,
 observation ``[qpos[1:], qvel]``, never terminates)::
 
     HalfCheetahVel:  r = -|v_x - v*| - 0.05 ‖a‖²        task {"velocity": v*},  v* ~ U[0, 2]
     HalfCheetahDir:  r = d · v_x - 0.05 ‖a‖²            task {"direction": d},  d ~ U{-1, +1}
 
-Ant (``dt = 0.05``; as in v5 the torso position ``p = xpos_torso[:2]`` is read after the step and
+Ant (as in v5 the torso position ``p = xpos_torso[:2]`` is read after the step and
 ``v = (p_after - p_before) / dt``; observation ``[qpos[2:], qvel, clip(cfrc_ext[1:], -1, 1)]``; contact and
 survive terms of the original MAML ant tasks)::
 

@@ -160,7 +160,18 @@ def test_compare_arguments_parse():
     assert args.compare == ["a", "b"] and args.render == 2 and args.render_out == "v" and args.fps == 10.0
     assert not args.no_random
     args = parser.parse_args([])
-    assert args.compare == [] and args.render == 0 and args.render_out is None
+    assert args.compare == [] and args.render == 0 and args.render_out is None and args.fps is None
+
+
+def test_videos_default_to_real_time_and_bad_fps_fails_before_any_work(tmp_path):
+    from rlmaml.rl.train import TrainConfig
+
+    assert compare.real_time_fps(TrainConfig()) == 20.0                       # navigation
+    assert compare.real_time_fps(TrainConfig(env="rlmaml/HalfCheetahVel-v0")) == pytest.approx(20.0)   # dt 0.05
+    assert compare.real_time_fps(TrainConfig(env="rlmaml/HalfCheetahVel-v0", frame_skip=1)) == pytest.approx(100.0)
+    assert compare.real_time_fps(TrainConfig(env="rlmaml/AntVel-v0", frame_skip=2)) == pytest.approx(50.0)
+    with pytest.raises(UserError, match="--fps"):
+        compare.check_render_request(tmp_path / "no-run", 1, fps=-5.0)
     assert compare.method_name(argparse.Namespace(algorithm="oracle"), "runs/x", ["oracle"]) == "oracle:x"
 
 

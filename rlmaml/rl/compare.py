@@ -23,6 +23,7 @@ reported as the mean over tasks with a 95% confidence half-width ``1.96 Â· s / â
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -47,7 +48,8 @@ def add_compare_arguments(parser: argparse.ArgumentParser) -> None:
                        help="render the first N held-out tasks before adaptation and after each inner step")
     group.add_argument("--render-out", default=None, metavar="DIR",
                        help="where videos go (default: RUN_DIR/videos)")
-    group.add_argument("--fps", type=float, default=20.0, help="video frame rate (default 20)")
+    group.add_argument("--fps", type=float, default=None,
+                       help="video frame rate (default: real time, 1/dt of the run's env; 20 for navigation)")
 
 
 # ------------------------------------------------------------------------------------------------ runs
@@ -186,10 +188,26 @@ def render_from_evaluation(run_dir: str | Path, env_id: str, phases: Sequence[An
                              width=width, height=height, progress=progress)
 
 
-def check_render_request(run_dir: str | Path, num_render: int) -> None:
+def real_time_fps(config) -> float:
+    """1/dt of the config's MuJoCo env (20 at Gymnasium's frame_skip 5, 100 at frame_skip 1); 20 otherwise."""
+    from rlmaml.envs import MUJOCO_ENV_IDS, make_batched
+
+    from .train import env_kwargs
+
+    if config.env not in MUJOCO_ENV_IDS:
+        return 20.0
+    env = make_batched(config.env, 1, num_threads=1, **env_kwargs(config))
+    dt = env.dt
+    env.close()
+    return 1.0 / dt
+
+
+def check_render_request(run_dir: str | Path, num_render: int, fps: float | None = None) -> None:
     """Fail early (before any evaluation work) when ``--render`` cannot be honoured."""
     if num_render < 0:
         raise UserError(f"--render must be a non-negative number of tasks, got {num_render}")
+    if fps is not None and not (fps > 0 and math.isfinite(fps)):
+        raise UserError(f"--fps must be a positive number, got {fps}")
     if num_render:
         require_checkpoint(run_dir, "--render")
 
@@ -219,7 +237,7 @@ def run_with_comparisons(args) -> int:
     evaluate = _evaluate_api()
     if args.episodes_per_task is not None and args.episodes_per_task <= 0:
         raise UserError(f"--episodes-per-task must be a positive integer, got {args.episodes_per_task}")
-    check_render_request(args.run_dir, args.render)
+    check_render_request(args.run_dir, args.render, args.fps)
     require_checkpoint(args.run_dir)
     for d in args.compare:
         require_checkpoint(d, "--compare")
@@ -252,8 +270,9 @@ def run_with_comparisons(args) -> int:
         print(f"{name:>12} on {args.num_tasks} tasks of {config.env}  {table}")
     print(f"-> {out}")
     if args.render:
+        fps = args.fps if args.fps is not None else real_time_fps(config)
         for path in render_from_evaluation(args.run_dir, config.env, comparison["episodes"][config.algorithm],
-                                           tasks, args.render, video_dir, args.fps, progress=True):
+                                           tasks, args.render, video_dir, fps, progress=True):
             print(path)
     return 0
 
@@ -277,6 +296,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 __all__ = [
     "add_compare_arguments",
     "check_render_request",
+    "real_time_fps",
     "evaluate_methods",
     "main",
     "method_name",

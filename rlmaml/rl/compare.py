@@ -296,12 +296,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 __all__ = [
     "add_compare_arguments",
     "check_render_request",
-    "real_time_fps",
     "evaluate_methods",
     "main",
     "method_name",
     "output_paths",
     "random_init",
+    "real_time_fps",
     "recorded_adaptation_returns",
     "render_from_evaluation",
     "require_checkpoint",

@@ -30,6 +30,10 @@ Gymnasium envs here and by the batched ``mujoco.rollout`` engine in ``batched_mu
 
 from __future__ import annotations
 
+import contextlib
+import warnings
+
+import mujoco
 import numpy as np
 from gymnasium.envs.mujoco.ant_v5 import AntEnv
 from gymnasium.envs.mujoco.half_cheetah_v5 import HalfCheetahEnv
@@ -37,6 +41,31 @@ from gymnasium.envs.mujoco.half_cheetah_v5 import HalfCheetahEnv
 from rlmaml.errors import UserError
 
 from .task_env import TaskEnvMixin
+
+# Gymnasium's half_cheetah.xml fixes the total mass with the compiler attribute ``settotalmass``, which MuJoCo
+# reports as deprecated on every load; the mass it sets is right, and the notice concerns Gymnasium's asset.
+_GYMNASIUM_ASSET_NOTICES = ("compiler attribute 'settotalmass' is deprecated",)
+
+
+@contextlib.contextmanager
+def _asset_notices_silenced():
+    """While loading a Gymnasium model: drop MuJoCo's deprecation notices about the asset itself, pass any other
+    MuJoCo warning on (to the handler installed before, else as a Python ``RuntimeWarning``)."""
+    previous = mujoco.get_mju_user_warning()
+
+    def handler(message: str) -> None:
+        if any(notice in message for notice in _GYMNASIUM_ASSET_NOTICES):
+            return
+        if previous is not None:
+            previous(message)
+        else:
+            warnings.warn(f"MuJoCo: {message}", RuntimeWarning, stacklevel=2)
+
+    mujoco.set_mju_user_warning(handler)
+    try:
+        yield
+    finally:
+        mujoco.set_mju_user_warning(previous)
 
 
 def _scalar_task(cls, task, key):
@@ -143,7 +172,8 @@ class _HalfCheetahTaskEnv(_MujocoTaskEnv, HalfCheetahEnv):
     ctrl_cost_weight = 0.05
 
     def __init__(self, render_mode=None, task=None, **kwargs):
-        HalfCheetahEnv.__init__(self, render_mode=render_mode, **kwargs)
+        with _asset_notices_silenced():
+            HalfCheetahEnv.__init__(self, render_mode=render_mode, **kwargs)
         if task is not None:
             self.set_task(task)
 

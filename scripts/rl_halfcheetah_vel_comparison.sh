@@ -4,22 +4,25 @@
 # initialisation and an oracle that observes the target velocity; all evaluated on the same 40 held-out tasks
 # (seed 1000), 0..3 inner steps, with videos of MAML adapting on the first 2 tasks.
 # The comparison runs are trained here when missing (preset halfcheetah-vel, seed 0, BATCHES meta-batches,
-# default 100; they train without adaptation, so a batch samples half as many steps as a MAML batch).
-# Writes results/halfcheetah-vel/{eval.json (every method), adaptation_curve.png, learning_curves.png, videos/}.
+# default 100; they train without adaptation, so a batch samples half as many steps as a MAML batch), into
+# $MAML-pretrained and $MAML-oracle; extra arguments are their config overrides.
+# Writes $MAML/{eval.json (every method), adaptation_curve.png, learning_curves.png, videos/}.
+#   scripts/rl_halfcheetah_vel_comparison.sh                                       # results/halfcheetah-vel
+#   MAML=results/halfcheetah-vel-fs5 scripts/rl_halfcheetah_vel_comparison.sh frame_skip=0   # Gymnasium timing
 set -euo pipefail
 cd "$(dirname "$0")/.."
-MAML=results/halfcheetah-vel
+MAML="${MAML:-results/halfcheetah-vel}"
 OUT=$MAML
 BATCHES="${BATCHES:-100}"
 THREADS="${THREADS:-1}"
 export OMP_NUM_THREADS="$THREADS" MUJOCO_GL="${MUJOCO_GL:-egl}"
 for alg in pretrained oracle; do
-  run="results/halfcheetah-vel-$alg"
+  run="$MAML-$alg"
   if [[ -f "$run/checkpoint.pt" ]]; then
     python scripts/rl_train.py --resume "$run" --no-progress num_batches="$BATCHES"
   else
     python scripts/rl_train.py halfcheetah-vel algorithm=$alg num_inner_steps=0 num_batches="$BATCHES" \
-      num_threads="$THREADS" seed=0 --out "$run" --no-progress
+      num_threads="$THREADS" seed=0 "$@" --out "$run" --no-progress
   fi
 done
 if [[ "${TRAIN_ONLY:-0}" == 1 ]]; then exit 0; fi
@@ -27,8 +30,8 @@ if [[ ! -f "$MAML/checkpoint.pt" ]]; then
   echo "train MAML first: scripts/rl_halfcheetah_vel.sh" >&2
   exit 2
 fi
-rlmaml evaluate "$MAML" --compare results/halfcheetah-vel-pretrained results/halfcheetah-vel-oracle \
+rlmaml evaluate "$MAML" --compare "$MAML-pretrained" "$MAML-oracle" \
   --num-tasks 40 --grad-steps 3 --seed 1000 --out "$OUT/eval.json" --render 2 --render-out "$OUT/videos"
 python scripts/plot_results.py "$OUT"
 python -c 'import sys; from rlmaml.plotting import plot_runs; print(*plot_runs(sys.argv[1:4], sys.argv[4], labels=["MAML", "pretrained", "oracle"], only="learning"))' \
-  "$MAML" results/halfcheetah-vel-pretrained results/halfcheetah-vel-oracle "$OUT/learning_curves.png"
+  "$MAML" "$MAML-pretrained" "$MAML-oracle" "$OUT/learning_curves.png"

@@ -286,3 +286,30 @@ def test_rollout_seeding_reproducible_mujoco():
 def test_generic_path_rejects_env_without_task_protocol():
     with pytest.raises(UserError, match="task protocol"):
         make_batched("CartPole-v1", 2)
+
+
+def test_loading_halfcheetah_keeps_its_mass_and_drops_only_the_assets_deprecation_notice(capfd):
+    """Gymnasium's half_cheetah.xml uses ``settotalmass``: MuJoCo would print a deprecation notice on every load.
+    The env drops that one notice (the 14 kg it sets stay), restores the warning handler, and forwards others."""
+    import mujoco
+
+    from envs.mujoco_tasks import _asset_notices_silenced
+
+    for _ in range(2):
+        env = gym.make("rlmaml/HalfCheetahVel-v0")
+        assert env.unwrapped.model.body_mass.sum() == pytest.approx(14.0)
+    out, err = capfd.readouterr()
+    assert "settotalmass" not in out + err
+    assert mujoco.get_mju_user_warning() is None
+
+    seen = []
+    mujoco.set_mju_user_warning(seen.append)
+    try:
+        with _asset_notices_silenced():
+            handler = mujoco.get_mju_user_warning()
+            handler("compiler attribute 'settotalmass' is deprecated and will be removed")
+            handler("Nan, Inf or huge value in QACC at DOF 0")
+        assert mujoco.get_mju_user_warning() == seen.append
+    finally:
+        mujoco.set_mju_user_warning(None)
+    assert seen == ["Nan, Inf or huge value in QACC at DOF 0"]

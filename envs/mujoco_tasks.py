@@ -2,8 +2,10 @@
 built on Gymnasium's v5 HalfCheetah and Ant models (same XML, ``frame_skip = 5`` by default, observations
 and reset noise as v5). Actions are clipped to the action space before they are applied and costed, as
 rllab's normalised envs did in the original experiments. Those experiments stepped rllab's models once per
-env step: HalfCheetah at dt = 0.01 s and Ant at dt = 0.02 s; ``frame_skip=1`` / ``frame_skip=2`` (a v5
-constructor argument) give that timing here. Below, dt is ``timestep · frame_skip`` (0.05 s by default).
+env step: HalfCheetah (Euler, timestep 0.01 s, as v5) at dt = 0.01 s and Ant with one RK4 step of 0.02 s
+(v5: RK4, 0.01 s). ``frame_skip=1`` (a v5 constructor argument) gives the HalfCheetah timing and
+``frame_skip=1, timestep=0.02`` (``timestep`` overrides the model's ``opt.timestep``) the Ant one. Below, dt is
+``timestep · frame_skip`` (0.05 s by default).
 
 HalfCheetah (``v_x = (x_after - x_before) / dt`` from the root slider ``qpos[0]`` as in v5,
 observation ``[qpos[1:], qvel]``, never terminates)::
@@ -31,6 +33,7 @@ Gymnasium envs here and by the batched ``mujoco.rollout`` engine in ``batched_mu
 from __future__ import annotations
 
 import contextlib
+import math
 import warnings
 
 import mujoco
@@ -122,6 +125,15 @@ class _MujocoTaskEnv(TaskEnvMixin):
     needs_contact_forces = False
     position_dims = 1  # how many root coordinates the velocity/position terms read
 
+    def _set_timestep(self, timestep: float | None) -> None:
+        """Replace the model's physics timestep ``opt.timestep`` (seconds; None keeps the XML's); dt follows."""
+        if timestep is None:
+            return
+        if isinstance(timestep, bool) or not isinstance(timestep, (int, float)) or not 0 < timestep < math.inf:
+            raise UserError(f"timestep must be a positive number of seconds, got {timestep!r}")
+        self.model.opt.timestep = float(timestep)
+        self.metadata = {**self.metadata, "render_fps": int(np.round(1.0 / self.dt))}
+
     # ---- vectorised formulas (arrays with a leading batch axis) -----------------------------------------
     @classmethod
     def observations(cls, qpos, qvel, cfrc_ext=None):
@@ -171,9 +183,10 @@ class _MujocoTaskEnv(TaskEnvMixin):
 class _HalfCheetahTaskEnv(_MujocoTaskEnv, HalfCheetahEnv):
     ctrl_cost_weight = 0.05
 
-    def __init__(self, render_mode=None, task=None, **kwargs):
+    def __init__(self, render_mode=None, task=None, timestep=None, **kwargs):
         with _asset_notices_silenced():
             HalfCheetahEnv.__init__(self, render_mode=render_mode, **kwargs)
+        self._set_timestep(timestep)
         if task is not None:
             self.set_task(task)
 
@@ -222,8 +235,9 @@ class _AntTaskEnv(_MujocoTaskEnv, AntEnv):
     healthy_z_range = (0.2, 1.0)
     contact_force_range = (-1.0, 1.0)
 
-    def __init__(self, render_mode=None, task=None, **kwargs):
+    def __init__(self, render_mode=None, task=None, timestep=None, **kwargs):
         AntEnv.__init__(self, render_mode=render_mode, **kwargs)
+        self._set_timestep(timestep)
         if task is not None:
             self.set_task(task)
 

@@ -170,6 +170,7 @@ def test_videos_default_to_real_time_and_bad_fps_fails_before_any_work(tmp_path)
     assert compare.real_time_fps(TrainConfig(env="rlmaml/HalfCheetahVel-v0")) == pytest.approx(20.0)   # dt 0.05
     assert compare.real_time_fps(TrainConfig(env="rlmaml/HalfCheetahVel-v0", frame_skip=1)) == pytest.approx(100.0)
     assert compare.real_time_fps(TrainConfig(env="rlmaml/AntVel-v0", frame_skip=2)) == pytest.approx(50.0)
+    assert compare.real_time_fps(TrainConfig(env="rlmaml/AntVel-v0", frame_skip=1, timestep=0.005)) == pytest.approx(200)
     with pytest.raises(UserError, match="--fps"):
         compare.check_render_request(tmp_path / "no-run", 1, fps=-5.0)
     assert compare.method_name(argparse.Namespace(algorithm="oracle"), "runs/x", ["oracle"]) == "oracle:x"
@@ -233,3 +234,23 @@ def test_evaluation_step_sizes_follow_the_original_protocol(runs, monkeypatch):
     assert not np.array_equal(a[2], b[2])  # the second step differs
     with pytest.raises(UserError, match="--later-step-scale"):
         evaluate_methods(runs["maml"], grad_steps=2, num_tasks=2, later_step_scale=0.0)
+
+
+def test_runs_of_another_env_timing_are_refused_before_any_evaluation(tmp_path, monkeypatch):
+    """--compare with a run trained at another frame_skip or timestep (or on another env) is a one-line error
+    raised before the evaluated run is adapted on a single task."""
+    cheetah = {**TINY, "env": "rlmaml/HalfCheetahVel-v0", "horizon": 4, "meta_batch_size": 2}
+    dirs = {}
+    for name, timing in {"fs1": {"frame_skip": 1}, "ts": {"frame_skip": 1, "timestep": 0.02},
+                         "fs2": {"frame_skip": 2}}.items():
+        train(build_config(TrainConfig, {**cheetah, **timing}), tmp_path / name, progress=False)
+        dirs[name] = tmp_path / name
+
+    def no_work(*args, **kwargs):
+        raise AssertionError("evaluation started before the runs were checked")
+
+    monkeypatch.setattr(evaluate, "adaptation_returns", no_work)
+    with pytest.raises(UserError, match=r"timestep=0\.02 but the evaluated run with timestep=0\.0;"):
+        evaluate_methods(dirs["fs1"], [dirs["ts"]], grad_steps=1, seed=0, num_tasks=2)
+    with pytest.raises(UserError, match=r"frame_skip=2 but the evaluated run with frame_skip=1;"):
+        evaluate_methods(dirs["fs1"], [dirs["fs2"]], grad_steps=1, seed=0, num_tasks=2)

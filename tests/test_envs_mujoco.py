@@ -179,20 +179,42 @@ def test_batched_matches_single_env(env_id, num_threads):
     assert_batched_matches_single_env(env_id, num_threads)
 
 
-@pytest.mark.parametrize("env_id,frame_skip", [("rlmaml/HalfCheetahVel-v0", 1), ("rlmaml/AntVel-v0", 2)])
-def test_frame_skip_sets_the_control_interval(env_id, frame_skip):
-    """The original experiments' timing: dt = timestep · frame_skip, in the batched engine as in the env."""
-    env = gym.make(env_id, frame_skip=frame_skip).unwrapped
-    assert env.dt == pytest.approx(0.01 * frame_skip)
+@pytest.mark.parametrize("env_id,frame_skip,timestep", [("rlmaml/HalfCheetahVel-v0", 1, None),
+                                                         ("rlmaml/AntVel-v0", 2, None), ("rlmaml/AntVel-v0", 1, 0.02)])
+def test_frame_skip_and_timestep_set_the_control_interval(env_id, frame_skip, timestep):
+    """The original experiments' timing: dt = timestep · frame_skip (v5 models: timestep 0.01 s), in the batched
+    engine as in the env; one step of 0.02 s moves the cheetah as two steps of 0.01 s would not."""
+    kwargs = {"frame_skip": frame_skip} if timestep is None else {"frame_skip": frame_skip, "timestep": timestep}
+    dt = (timestep or 0.01) * frame_skip
+    env = gym.make(env_id, **kwargs).unwrapped
+    assert env.dt == pytest.approx(dt) and env.model.opt.timestep == pytest.approx(timestep or 0.01)
+    assert env.metadata["render_fps"] == round(1 / dt)
     env.reset(seed=0, options={"task": env.sample_tasks(1)[0]})
     x_before = env.data.qpos[0]
     _, _, _, _, info = env.step(np.full(env.action_space.shape, 0.5))
     if env_id.startswith("rlmaml/HalfCheetah"):
-        assert info["x_velocity"] == pytest.approx((env.data.qpos[0] - x_before) / (0.01 * frame_skip))
-    batched = make_batched(env_id, 2, frame_skip=frame_skip)
-    assert batched.frame_skip == frame_skip and batched.dt == pytest.approx(0.01 * frame_skip)
+        assert info["x_velocity"] == pytest.approx((env.data.qpos[0] - x_before) / dt)
+    batched = make_batched(env_id, 2, **kwargs)
+    assert batched.frame_skip == frame_skip and batched.dt == pytest.approx(dt)
     batched.close()
-    assert_batched_matches_single_env(env_id, 2, frame_skip=frame_skip)
+    assert_batched_matches_single_env(env_id, 2, **kwargs)
+
+
+def test_timestep_changes_the_physics_and_rejects_bad_values():
+    """timestep=0.02 with frame_skip=1 integrates one RK4 step of 0.02 s: the same dt as two steps of 0.01 s
+    but not the same trajectory; a non-positive timestep is a one-line error."""
+    finals = []
+    for kwargs in ({"frame_skip": 2}, {"frame_skip": 1, "timestep": 0.02}):
+        env = gym.make("rlmaml/AntVel-v0", **kwargs).unwrapped
+        env.reset(seed=0, options={"task": {"velocity": 1.0}})
+        for _ in range(20):
+            env.step(np.full(env.action_space.shape, 0.5))
+        finals.append(env.data.qpos.copy())
+    assert not np.allclose(finals[0], finals[1], atol=1e-6)
+    assert np.abs(finals[0] - finals[1]).max() < 0.5  # same model, same controls: close, not identical
+    for bad in (0.0, -0.01, float("nan"), "0.02"):
+        with pytest.raises(UserError, match="timestep must be a positive number"):
+            gym.make("rlmaml/HalfCheetahVel-v0", timestep=bad)
 
 
 def assert_batched_matches_single_env(env_id, num_threads, **env_kwargs):

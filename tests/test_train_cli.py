@@ -72,6 +72,8 @@ def test_train_resume_is_exact_and_evaluate_writes_eval_json(tmp_path, capsys):
     ("fisher_tasks=21", "fisher_tasks"),
     ("frame_skip=1", "frame_skip"),    # navigation has no physics substeps
     ("frame_skip=-1", "frame_skip"),
+    ("timestep=0.02", "timestep"),      # nor a physics timestep
+    ("timestep=-1", "timestep"),
 ])
 def test_invalid_config_is_a_one_line_error(override, needle, tmp_path, capsys):
     assert main(["train", override, "--out", str(tmp_path / "run"), "--no-progress"]) == 2
@@ -115,8 +117,9 @@ def test_runs_saved_before_action_scaling_load_in_raw_units(tmp_path, capsys):
     assert "continuing in the checkpoint's units" in capsys.readouterr().err
 
 
-def test_frame_skip_reaches_the_training_and_evaluation_envs(tmp_path, monkeypatch):
-    """``frame_skip=1`` (the original HalfCheetah timing, dt = 0.01 s) is used for training and for evaluation."""
+def test_frame_skip_and_timestep_reach_the_training_and_evaluation_envs(tmp_path, monkeypatch):
+    """``frame_skip`` and ``timestep`` (here 3 steps of 0.005 s, dt = 0.015 s, unlike any default) are used for
+    training and for evaluation."""
     import rlmaml.envs
 
     from rlmaml.rl import evaluate
@@ -131,10 +134,10 @@ def test_frame_skip_reaches_the_training_and_evaluation_envs(tmp_path, monkeypat
 
     monkeypatch.setattr(rlmaml.envs, "make_batched", spy)
     out = tmp_path / "cheetah"
-    assert main(["train", "halfcheetah-vel", *TINY, "num_batches=1", "frame_skip=1", "fisher_tasks=0",
-                 "--out", str(out), "--no-progress"]) == 0
+    assert main(["train", "halfcheetah-vel", *TINY, "num_batches=1", "frame_skip=3", "timestep=0.005",
+                 "fisher_tasks=0", "--out", str(out), "--no-progress"]) == 0
     config, policy, params = load_run(out)
-    assert config.frame_skip == 1
+    assert (config.frame_skip, config.timestep) == (3, 0.005)
     tasks = evaluate.held_out_tasks(config, 1, seed=0)
     evaluate.adaptation_returns(policy, params, config, tasks, grad_steps=0, seed=0, episodes_per_task=1)
-    assert len(built) >= 3 and built == [pytest.approx(0.01)] * len(built)
+    assert len(built) >= 3 and built == [pytest.approx(0.015)] * len(built)

@@ -153,16 +153,18 @@ def evaluate_methods(maml_run_dir: str | Path, compare_dirs: Sequence[str | Path
             episodes[name] = phases
         bar.update(1)
 
-    run_method(method_name(config, maml_run_dir, []), maml_run_dir, policy, params, grad_steps,
-               oracle=config.algorithm == "oracle")
-    for run_dir in compare_dirs:
-        other_config, other_policy, other_params = evaluate.load_run(run_dir, device)
+    others = [(run_dir, *evaluate.load_run(run_dir, device)) for run_dir in compare_dirs]
+    for run_dir, other_config, _, _ in others:  # a mismatch fails before any evaluation work
         if other_config.env != config.env:
             raise UserError(f"--compare {str(run_dir)!r} was trained on {other_config.env!r} but the evaluated run "
                             f"on {config.env!r}; compare runs of the same env")
-        if other_config.frame_skip != config.frame_skip:
-            raise UserError(f"--compare {str(run_dir)!r} was trained with frame_skip={other_config.frame_skip} but the "
-                            f"evaluated run with frame_skip={config.frame_skip}; compare runs of the same env timing")
+        for key in ("frame_skip", "timestep"):
+            if getattr(other_config, key) != getattr(config, key):
+                raise UserError(f"--compare {str(run_dir)!r} was trained with {key}={getattr(other_config, key)} but "
+                                f"the evaluated run with {key}={getattr(config, key)}; compare runs of the same env timing")
+    run_method(method_name(config, maml_run_dir, []), maml_run_dir, policy, params, grad_steps,
+               oracle=config.algorithm == "oracle")
+    for run_dir, other_config, other_policy, other_params in others:
         oracle = other_config.algorithm == "oracle"
         run_method(method_name(other_config, run_dir, list(methods)), run_dir, other_policy, other_params,
                    0 if oracle else grad_steps, oracle=oracle)
@@ -189,7 +191,8 @@ def render_from_evaluation(run_dir: str | Path, env_id: str, phases: Sequence[An
 
 
 def real_time_fps(config) -> float:
-    """1/dt of the config's MuJoCo env (20 at Gymnasium's frame_skip 5, 100 at frame_skip 1); 20 otherwise."""
+    """1/dt of the config's MuJoCo env (20 at Gymnasium's frame_skip 5, 100 at frame_skip 1, 50 with timestep 0.02);
+    20 otherwise."""
     from rlmaml.envs import MUJOCO_ENV_IDS, make_batched
 
     from .train import env_kwargs

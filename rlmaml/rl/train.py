@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import signal
 import sys
 import threading
@@ -77,6 +78,7 @@ class TrainConfig:
     init_log_std: float = 0.0
     normalize_actions: bool = True
     frame_skip: int = 0
+    timestep: float = 0.0
     checkpoint_every: int = 10
     seed: int = 0
     device: str = "cpu"
@@ -105,12 +107,15 @@ class TrainConfig:
                 "a non-empty list of positive integers", self.hidden_sizes)
         require(np.isfinite(self.init_log_std), "init_log_std", "a finite number", self.init_log_std)
         require(self.frame_skip >= 0, "frame_skip", "a non-negative integer (0 = the env's default)", self.frame_skip)
-        if self.frame_skip:
-            from rlmaml.envs import MUJOCO_ENV_IDS
+        require(0 <= self.timestep < math.inf, "timestep", "a non-negative number of seconds (0 = the model's own)",
+                self.timestep)
+        for key in ("frame_skip", "timestep"):
+            if getattr(self, key):
+                from rlmaml.envs import MUJOCO_ENV_IDS
 
-            require(self.env in MUJOCO_ENV_IDS, "frame_skip",
-                    f"0 for {self.env} (it applies to the MuJoCo families: {', '.join(MUJOCO_ENV_IDS)})",
-                    self.frame_skip)
+                require(self.env in MUJOCO_ENV_IDS, key,
+                        f"0 for {self.env} (it applies to the MuJoCo families: {', '.join(MUJOCO_ENV_IDS)})",
+                        getattr(self, key))
         require(self.seed >= 0, "seed", "a non-negative integer", self.seed)
         require(self.num_threads >= 0, "num_threads", "a non-negative integer (0 = torch default)", self.num_threads)
         require(self.device == "cpu" or self.device.startswith("cuda"), "device", "cpu or cuda[:N]", self.device)
@@ -125,8 +130,9 @@ class TrainConfig:
 
 # ----------------------------------------------------------------------------- building blocks
 def env_kwargs(cfg: TrainConfig) -> dict:
-    """Constructor arguments of the config's env beyond the horizon: ``frame_skip`` when set (MuJoCo)."""
-    return {"frame_skip": cfg.frame_skip} if cfg.frame_skip else {}
+    """Constructor arguments of the config's env beyond the horizon: ``frame_skip`` and ``timestep`` when set
+    (MuJoCo)."""
+    return {key: getattr(cfg, key) for key in ("frame_skip", "timestep") if getattr(cfg, key)}
 
 
 def make_env(cfg: TrainConfig, num_tasks: int | None = None, episodes_per_task: int | None = None):

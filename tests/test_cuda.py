@@ -5,13 +5,13 @@ import json
 
 import pytest
 import torch
+from test_maml_trpo import tiny_problem
 
 from rlmaml.config import build_config
 from rlmaml.core import flatten
 from rlmaml.rl.evaluate import load_run
 from rlmaml.rl.maml_trpo import MetaLearner
 from rlmaml.rl.train import TrainConfig, train
-from test_maml_trpo import tiny_problem
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 

@@ -237,8 +237,8 @@ def test_evaluation_step_sizes_follow_the_original_protocol(runs, monkeypatch):
 
 
 def test_runs_of_another_env_timing_are_refused_before_any_evaluation(tmp_path, monkeypatch):
-    """--compare with a run trained at another frame_skip or timestep (or on another env) is a one-line error
-    raised before the evaluated run is adapted on a single task."""
+    """--compare with a run trained at another frame_skip or timestep is a one-line error raised before the
+    evaluated run is adapted on a single task."""
     cheetah = {**TINY, "env": "rlmaml/HalfCheetahVel-v0", "horizon": 4, "meta_batch_size": 2}
     dirs = {}
     for name, timing in {"fs1": {"frame_skip": 1}, "ts": {"frame_skip": 1, "timestep": 0.02},

@@ -183,7 +183,7 @@ def test_batched_matches_single_env(env_id, num_threads):
                                                          ("rlmaml/AntVel-v0", 2, None), ("rlmaml/AntVel-v0", 1, 0.02)])
 def test_frame_skip_and_timestep_set_the_control_interval(env_id, frame_skip, timestep):
     """The original experiments' timing: dt = timestep · frame_skip (v5 models: timestep 0.01 s), in the batched
-    engine as in the env; one step of 0.02 s moves the cheetah as two steps of 0.01 s would not."""
+    engine as in the env, with the render rate at 1/dt."""
     kwargs = {"frame_skip": frame_skip} if timestep is None else {"frame_skip": frame_skip, "timestep": timestep}
     dt = (timestep or 0.01) * frame_skip
     env = gym.make(env_id, **kwargs).unwrapped

@@ -50,6 +50,10 @@ log = logging.getLogger(__name__)
 DEFAULT_PRESET = "navigation"
 
 
+# Config keys that set the MuJoCo env's control interval dt = timestep · frame_skip (0 = the env's own).
+ENV_TIMING_KEYS = ("frame_skip", "timestep")
+
+
 @dataclass
 class TrainConfig:
     """Every key of ``rlmaml train`` (YAML presets and ``key=value`` overrides set these)."""
@@ -109,7 +113,7 @@ class TrainConfig:
         require(self.frame_skip >= 0, "frame_skip", "a non-negative integer (0 = the env's default)", self.frame_skip)
         require(0 <= self.timestep < math.inf, "timestep", "a non-negative number of seconds (0 = the model's own)",
                 self.timestep)
-        for key in ("frame_skip", "timestep"):
+        for key in ENV_TIMING_KEYS:
             if getattr(self, key):
                 from rlmaml.envs import MUJOCO_ENV_IDS
 
@@ -132,7 +136,7 @@ class TrainConfig:
 def env_kwargs(cfg: TrainConfig) -> dict:
     """Constructor arguments of the config's env beyond the horizon: ``frame_skip`` and ``timestep`` when set
     (MuJoCo)."""
-    return {key: getattr(cfg, key) for key in ("frame_skip", "timestep") if getattr(cfg, key)}
+    return {key: getattr(cfg, key) for key in ENV_TIMING_KEYS if getattr(cfg, key)}
 
 
 def make_env(cfg: TrainConfig, num_tasks: int | None = None, episodes_per_task: int | None = None):

@@ -34,6 +34,10 @@ def add_arguments(parser) -> None:
     parser.add_argument("--num-tasks", type=int, default=40)
     parser.add_argument("--episodes-per-task", type=int, default=20)
     parser.add_argument("--horizon", type=int, default=None, help="steps per episode (default: the env's)")
+    parser.add_argument("--frame-skip", type=int, default=0,
+                        help="physics steps per env step, MuJoCo families (0 = the env's default, as in training)")
+    parser.add_argument("--timestep", type=float, default=0.0,
+                        help="physics step in seconds, MuJoCo families (0 = the model's)")
     parser.add_argument("--vector-steps", type=int, default=20, help="steps timed for Sync/AsyncVectorEnv")
     parser.add_argument("--async-envs", type=int, default=32, help="copies (processes) for AsyncVectorEnv")
     parser.add_argument("--num-threads", type=int, default=None, help="physics threads (default: all cores)")
@@ -86,9 +90,14 @@ def run(args) -> int:
     for name in ("num_tasks", "episodes_per_task", "horizon", "vector_steps", "async_envs", "torch_threads",
                  "repeats"):
         _check_positive(name.replace("_", "-"), getattr(args, name))
+    if args.frame_skip < 0 or not args.timestep >= 0:
+        raise UserError(f"--frame-skip and --timestep must be >= 0 (0 = the env's default), "
+                        f"got {args.frame_skip} and {args.timestep}")
+    timing = {"frame_skip": args.frame_skip, "timestep": args.timestep}
+    timing = {key: value for key, value in timing.items() if value}
     torch.set_num_threads(args.torch_threads)
     num_envs = args.num_tasks * args.episodes_per_task
-    env = make_batched(args.env, num_envs, num_threads=args.num_threads)
+    env = make_batched(args.env, num_envs, num_threads=args.num_threads, **timing)
     horizon = args.horizon or env.max_episode_steps
     scale = (env.action_high - env.action_low) / 2
     torch.manual_seed(args.seed)
@@ -164,6 +173,8 @@ def run(args) -> int:
     result = {
         "benchmark": "rollouts", "env": args.env, "engine": type(env).__name__,
         "num_tasks": args.num_tasks, "episodes_per_task": E, "num_envs": num_envs, "horizon": horizon,
+        "frame_skip": env.frame_skip if is_mujoco else None,
+        "timestep": float(env.model.opt.timestep) if is_mujoco else None,
         "physics_threads": getattr(env, "num_threads", None), "torch_threads": args.torch_threads,
         "cpu_count": os.cpu_count(), "seed": args.seed,
         "load_average_before_after": [round(load_before[0], 2), round(os.getloadavg()[0], 2)],
@@ -174,7 +185,7 @@ def run(args) -> int:
     env.close()
 
     if not args.skip_vector:
-        single = gym.make(args.env)
+        single = gym.make(args.env, **timing)
         obs_dim = int(np.prod(single.observation_space.shape))
         single.close()
         vec_policy = policy if obs_dim == env.observation_dim else MLPPolicy(obs_dim, env.action_dim, scale)
@@ -183,14 +194,14 @@ def run(args) -> int:
                                                 torch.as_tensor(hi, dtype=torch.float32))
         fns_tasks = tasks * E
         log(f"SyncVectorEnv: {num_envs} copies, {args.vector_steps} steps")
-        sync = gym.vector.SyncVectorEnv([lambda: gym.make(args.env) for _ in range(num_envs)],
+        sync = gym.vector.SyncVectorEnv([lambda: gym.make(args.env, **timing) for _ in range(num_envs)],
                                         autoreset_mode=gym.vector.AutoresetMode.NEXT_STEP)
         sync.set_attr("task", [fns_tasks[k % len(fns_tasks)] for k in range(num_envs)])
         result["sync"] = _time_vector_env(sync, clipped, args.vector_steps, args.seed, env.action_dim)
         sync.close()
         n_async = min(args.async_envs, num_envs)
         log(f"AsyncVectorEnv: {n_async} copies (one process each), {args.vector_steps} steps")
-        asyn = gym.vector.AsyncVectorEnv([lambda: gym.make(args.env) for _ in range(n_async)],
+        asyn = gym.vector.AsyncVectorEnv([lambda: gym.make(args.env, **timing) for _ in range(n_async)],
                                          autoreset_mode=gym.vector.AutoresetMode.NEXT_STEP)
         asyn.set_attr("task", [fns_tasks[k % len(fns_tasks)] for k in range(n_async)])
         result["async"] = _time_vector_env(asyn, clipped, args.vector_steps, args.seed, env.action_dim)

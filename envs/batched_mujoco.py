@@ -171,19 +171,23 @@ class BatchedMujocoEnv(BatchedEnv):
         m = self.model
         dims = self.family.position_dims
         body = self.single._main_body if hasattr(self.single, "_main_body") else 1
+        # views into d, taken once per chunk (each attribute access builds a new array under the GIL)
+        ctrl, warmstart, cfrc_ext, xpos = d.ctrl, d.qacc_warmstart, d.cfrc_ext, d.xpos[body, :dims]
+        set_state, get_state = mujoco.mj_setState, mujoco.mj_getState
+        step, rne = mujoco.mj_step, mujoco.mj_rnePostConstraint
         for k in range(lo, hi):
             if active is not None and not active[k]:  # finished episode: frozen
                 self._next[k] = states[k]
                 continue
-            mujoco.mj_setState(m, d, states[k], FULLPHYSICS)
-            d.ctrl[:] = controls[k]
-            d.qacc_warmstart[:] = self._warmstart[k]
-            mujoco.mj_step(m, d, nstep)
-            mujoco.mj_rnePostConstraint(m, d)
-            mujoco.mj_getState(m, d, self._next[k], FULLPHYSICS)
-            self._cfrc[k] = d.cfrc_ext
-            self._xpos[k] = d.xpos[body, :dims]
-            self._warmstart[k] = d.qacc_warmstart
+            set_state(m, d, states[k], FULLPHYSICS)
+            ctrl[:] = controls[k]
+            warmstart[:] = self._warmstart[k]
+            step(m, d, nstep)
+            rne(m, d)
+            get_state(m, d, self._next[k], FULLPHYSICS)
+            self._cfrc[k] = cfrc_ext
+            self._xpos[k] = xpos
+            self._warmstart[k] = warmstart
 
     def physics_step(self, controls: np.ndarray, nstep: int | None = None) -> np.ndarray:
         """Advance every copy by ``nstep`` (default ``frame_skip``) substeps under ``controls [N, nu]`` in one

@@ -38,6 +38,8 @@ class BatchedEnv:
     max_episode_steps: int
     device: torch.device
     oracle: bool = False
+    #: threads the engine steps its physics on beside the caller (native MuJoCo engine: its pool)
+    physics_threads: int = 0
 
     def __init__(self) -> None:
         self._task_rng = np.random.default_rng()

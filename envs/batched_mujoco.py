@@ -64,6 +64,7 @@ class BatchedMujocoEnv(BatchedEnv):
         self._datas = [mujoco.MjData(self.model) for _ in range(nthread)]
         self._pool = mujoco.rollout.Rollout(nthread=self.num_threads if self.num_threads > 1 else 0)
         self._substep_pool = ThreadPoolExecutor(nthread) if nthread > 1 else None
+        self.physics_threads = nthread if nthread > 1 else 0
 
         m = self.model
         self.nq, self.nv, self.nu = m.nq, m.nv, m.nu

@@ -305,6 +305,30 @@ def test_rollout_seeding_reproducible_mujoco():
     env.close()
 
 
+@pytest.mark.parametrize("physics_threads, policy_threads", [(2, 1), (1, 2)])
+def test_policy_runs_on_one_torch_thread_while_the_physics_has_its_own(physics_threads, policy_threads):
+    """With a threaded physics engine the policy gets one torch thread during the rollout (idle OpenMP
+    workers would spin on the physics' cores); the caller's thread count comes back afterwards."""
+    from rlmaml.rl.rollout import rollout
+
+    env = make_batched("rlmaml/HalfCheetahVel-v0", 4, num_threads=physics_threads)
+    seen = []
+
+    def policy(obs):
+        seen.append(torch.get_num_threads())
+        return torch.zeros(*obs.shape[:-1], 6)
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        rollout(env, policy, env.sample_tasks(2, seed=0), 2, 3, seed=0)
+        assert seen == [policy_threads] * 3
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(previous)
+        env.close()
+
+
 def test_generic_path_rejects_env_without_task_protocol():
     with pytest.raises(UserError, match="task protocol"):
         make_batched("CartPole-v1", 2)

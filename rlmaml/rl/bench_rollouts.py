@@ -41,7 +41,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--vector-steps", type=int, default=20, help="steps timed for Sync/AsyncVectorEnv")
     parser.add_argument("--async-envs", type=int, default=32, help="copies (processes) for AsyncVectorEnv")
     parser.add_argument("--num-threads", type=int, default=None, help="physics threads (default: all cores)")
-    parser.add_argument("--torch-threads", type=int, default=1, help="torch intra-op threads for the policy")
+    parser.add_argument("--torch-threads", type=int, default=1,
+                        help="torch intra-op threads for the policy (rollouts on a threaded MuJoCo engine use 1)")
     parser.add_argument("--repeats", type=int, default=5,
                         help="alternating timed repeats of ours and limit (medians and the median ratio are reported)")
     parser.add_argument("--seed", type=int, default=0)

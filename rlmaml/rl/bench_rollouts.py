@@ -27,6 +27,7 @@ import torch
 from torch import nn
 
 from rlmaml.errors import UserError
+from rlmaml.rl.train import ENV_TIMING_KEYS
 
 
 def add_arguments(parser) -> None:
@@ -94,8 +95,7 @@ def run(args) -> int:
     if args.frame_skip < 0 or not args.timestep >= 0:
         raise UserError(f"--frame-skip and --timestep must be >= 0 (0 = the env's default), "
                         f"got {args.frame_skip} and {args.timestep}")
-    timing = {"frame_skip": args.frame_skip, "timestep": args.timestep}
-    timing = {key: value for key, value in timing.items() if value}
+    timing = {key: getattr(args, key) for key in ENV_TIMING_KEYS if getattr(args, key)}  # 0: the env's own
     torch.set_num_threads(args.torch_threads)
     num_envs = args.num_tasks * args.episodes_per_task
     env = make_batched(args.env, num_envs, num_threads=args.num_threads, **timing)

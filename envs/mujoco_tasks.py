@@ -125,6 +125,13 @@ class _MujocoTaskEnv(TaskEnvMixin):
     needs_contact_forces = False
     position_dims = 1  # how many root coordinates the velocity/position terms read
 
+    @staticmethod
+    def _check_frame_skip(frame_skip) -> None:
+        """Gymnasium's base env takes any ``frame_skip``; 0 divides by zero and a negative one runs backwards."""
+        if frame_skip is not None and (isinstance(frame_skip, bool) or not isinstance(frame_skip, (int, np.integer))
+                                       or frame_skip < 1):
+            raise UserError(f"frame_skip must be a positive integer (physics steps per env step), got {frame_skip!r}")
+
     def _set_timestep(self, timestep: float | None) -> None:
         """Replace the model's physics timestep ``opt.timestep`` (seconds; None keeps the XML's); dt follows."""
         if timestep is None:
@@ -184,6 +191,7 @@ class _HalfCheetahTaskEnv(_MujocoTaskEnv, HalfCheetahEnv):
     ctrl_cost_weight = 0.05
 
     def __init__(self, render_mode=None, task=None, timestep=None, **kwargs):
+        self._check_frame_skip(kwargs.get("frame_skip"))
         with _asset_notices_silenced():
             HalfCheetahEnv.__init__(self, render_mode=render_mode, **kwargs)
         self._set_timestep(timestep)
@@ -236,6 +244,7 @@ class _AntTaskEnv(_MujocoTaskEnv, AntEnv):
     contact_force_range = (-1.0, 1.0)
 
     def __init__(self, render_mode=None, task=None, timestep=None, **kwargs):
+        self._check_frame_skip(kwargs.get("frame_skip"))
         AntEnv.__init__(self, render_mode=render_mode, **kwargs)
         self._set_timestep(timestep)
         if task is not None:

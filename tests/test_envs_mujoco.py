@@ -250,6 +250,16 @@ def assert_batched_matches_single_env(env_id, num_threads, **env_kwargs):
     batched.close()
 
 
+@pytest.mark.parametrize("env_id", ["rlmaml/HalfCheetahVel-v0", "rlmaml/AntVel-v0"])
+@pytest.mark.parametrize("frame_skip", [0, -1, 1.5, True])
+def test_bad_frame_skip_is_a_one_line_error(env_id, frame_skip):
+    """Gymnasium's base env accepts these (0 then divides by zero, -1 gives a negative dt); ours names them."""
+    with pytest.raises(UserError, match=f"frame_skip must be a positive integer.*got {frame_skip!r}"):
+        gym.make(env_id, frame_skip=frame_skip)
+    with pytest.raises(UserError, match="frame_skip must be a positive integer"):
+        make_batched(env_id, 2, frame_skip=frame_skip)
+
+
 def test_oracle_and_record_state_shapes():
     env = make_batched("rlmaml/AntGoal-v0", 2, oracle=True)
     env.set_tasks([{"goal": [1.0, 2.0]}, {"goal": [-1.0, 0.5]}])

@@ -82,7 +82,6 @@ class BatchedMujocoEnv(BatchedEnv):
         self.action_dim = self.nu
         task_dim = len(self.family.task_vector(self.family.sample_tasks_from(np.random.default_rng(0), 1)[0]))
         self.observation_dim = int(self.single.observation_space.shape[0]) + (task_dim if self.oracle else 0)
-        self.reset_noise_scale = float(self.single._reset_noise_scale)
 
         N = self.num_envs
         self._state = np.tile(self._template_state, (N, 1))
@@ -133,18 +132,17 @@ class BatchedMujocoEnv(BatchedEnv):
 
     # ---- dynamics --------------------------------------------------------------------------------------
     def reset(self, seed=None):
-        """Initial states ``qpos0 + U(-s, s)``, ``qvel0 + s·N(0, 1)`` with ``s = reset_noise_scale``, drawn per
-        copy in the single env's order (copy 0 with ``seed`` equals the single env's ``reset(seed=seed)``)."""
+        """Initial states from the single env's ``initial_state`` (Gymnasium v5: ``qpos0 + U(-s, s)``,
+        ``qvel0 + s·N(0, 1)``), drawn per copy in order from one generator (copy 0 with ``seed`` equals the single
+        env's ``reset(seed=seed)``)."""
         self._require_tasks()
         rng = np.random.default_rng(seed)
         if seed is not None:
             self._task_rng = np.random.default_rng(seed)
-        s = self.reset_noise_scale
         qpos = np.empty((self.num_envs, self.nq))
         qvel = np.empty((self.num_envs, self.nv))
         for k in range(self.num_envs):
-            qpos[k] = self.single.init_qpos + rng.uniform(low=-s, high=s, size=self.nq)
-            qvel[k] = self.single.init_qvel + s * rng.standard_normal(self.nv)
+            qpos[k], qvel[k] = self.single.initial_state(rng)
         return self.set_state(qpos, qvel)
 
     def _observe(self) -> torch.Tensor:

@@ -24,7 +24,9 @@ survive terms of the original MAML ant tasks)::
     AntGoal:  r = -‖p_after - g‖₁ - ctrl - contact + 0.05         task {"goal": [x, y]},   g ~ U[-3, 3]²
 
 An Ant episode terminates when the state is unhealthy: non-finite ``qpos``/``qvel`` or torso height
-``qpos[2]`` outside ``[0.2, 1.0]``.
+``qpos[2]`` outside ``[0.2, 1.0]``. ``ant_model="rllab"`` puts the Ant of the original experiments in the v5
+model's place: the standing initial pose stored in the XML, rllab's contact softness and reset noise (see
+``_AntTaskEnv._use_rllab_model``); observations and the velocity estimate stay as above.
 
 The reward, observation and termination formulas are vectorised class methods shared by the single
 Gymnasium envs here and by the batched ``mujoco.rollout`` engine in ``batched_mujoco.py``.
@@ -131,6 +133,18 @@ class _MujocoTaskEnv(TaskEnvMixin):
         if frame_skip is not None and (isinstance(frame_skip, bool) or not isinstance(frame_skip, (int, np.integer))
                                        or frame_skip < 1):
             raise UserError(f"frame_skip must be a positive integer (physics steps per env step), got {frame_skip!r}")
+
+    def initial_state(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """A random initial ``(qpos, qvel)`` drawn from ``rng``: Gymnasium v5's ``qpos0 + U(-s, s)``,
+        ``qvel0 + s·N(0, 1)`` with ``s = reset_noise_scale`` (the batched engine draws each copy with this too)."""
+        s = self._reset_noise_scale
+        qpos = self.init_qpos + rng.uniform(low=-s, high=s, size=self.model.nq)
+        qvel = self.init_qvel + s * rng.standard_normal(self.model.nv)
+        return qpos, qvel
+
+    def reset_model(self):
+        self.set_state(*self.initial_state(self.np_random))
+        return self._get_obs()
 
     def _set_timestep(self, timestep: float | None) -> None:
         """Replace the model's physics timestep ``opt.timestep`` (seconds; None keeps the XML's); dt follows."""
@@ -243,12 +257,41 @@ class _AntTaskEnv(_MujocoTaskEnv, AntEnv):
     healthy_z_range = (0.2, 1.0)
     contact_force_range = (-1.0, 1.0)
 
-    def __init__(self, render_mode=None, task=None, timestep=None, **kwargs):
+    ant_models = ("gymnasium", "rllab")
+    # the original experiments' ant.xml (rllab): every geom's contact softness, and its reset noise on qpos/qvel
+    rllab_geom_solref = (0.02, 1.0)
+    rllab_geom_solimp = (0.8, 0.8, 0.01)
+    rllab_reset_noise = (0.01, 0.1)
+
+    def __init__(self, render_mode=None, task=None, timestep=None, ant_model="gymnasium", **kwargs):
         self._check_frame_skip(kwargs.get("frame_skip"))
+        if ant_model not in self.ant_models:
+            raise UserError(f"ant_model must be one of {', '.join(self.ant_models)}, got {ant_model!r}")
         AntEnv.__init__(self, render_mode=render_mode, **kwargs)
         self._set_timestep(timestep)
+        self.ant_model = ant_model
+        if ant_model == "rllab":
+            self._use_rllab_model()
         if task is not None:
             self.set_task(task)
+
+    def _use_rllab_model(self) -> None:
+        """The Ant of the original MAML experiments (rllab's ant.xml, same bodies, joints and gears as v5): the
+        standing initial pose the XML stores as ``init_qpos`` (torso at 0.55 m, ankles at ±1 rad inside their
+        limits; v5 ignores it and starts from ``qpos0``: torso at 0.75 m, legs flat against the ankle limits),
+        softer contacts (every geom ``solref 0.02 1``, ``solimp 0.8 0.8 0.01``; v5: MuJoCo's defaults
+        ``0.9 0.95 0.001``) and rllab's reset noise ``qpos + 0.01·N(0, 1)``, ``qvel + 0.1·N(0, 1)``."""
+        self.model.geom_solref[:] = self.rllab_geom_solref
+        self.model.geom_solimp[:, :3] = self.rllab_geom_solimp
+        self.init_qpos = np.array(self.model.numeric("init_qpos").data, dtype=np.float64)
+
+    def initial_state(self, rng):
+        if self.ant_model != "rllab":
+            return super().initial_state(rng)
+        qpos_scale, qvel_scale = self.rllab_reset_noise
+        qpos = self.init_qpos + qpos_scale * rng.standard_normal(self.model.nq)
+        qvel = self.init_qvel + qvel_scale * rng.standard_normal(self.model.nv)
+        return qpos, qvel
 
     def _root_position(self):
         return self.data.body(self._main_body).xpos[:2]

@@ -217,6 +217,60 @@ def test_timestep_changes_the_physics_and_rejects_bad_values():
             gym.make("rlmaml/HalfCheetahVel-v0", timestep=bad)
 
 
+@pytest.mark.parametrize("ant_model", ["gymnasium", "rllab"])
+def test_ant_initial_state_by_hand(ant_model):
+    """v5: qpos0 (torso at 0.75 m, legs flat) + U(-0.1, 0.1), qvel + 0.1·N(0, 1). rllab: the XML's standing
+    init_qpos (torso at 0.55 m, ankles at ±1 rad) + 0.01·N(0, 1), qvel + 0.1·N(0, 1); same draws in the batch."""
+    env = gym.make("rlmaml/AntDir-v0", ant_model=ant_model).unwrapped
+    env.reset(seed=7, options={"task": {"direction": 1.0}})
+    rng = np.random.default_rng(7)
+    if ant_model == "gymnasium":
+        pose = np.array([0, 0, 0.75, 1, 0, 0, 0] + [0] * 8, dtype=float)
+        qpos, qvel = pose + rng.uniform(-0.1, 0.1, 15), 0.1 * rng.standard_normal(14)
+    else:
+        pose = np.array([0, 0, 0.55, 1, 0, 0, 0, 0, 1, 0, -1, 0, -1, 0, 1], dtype=float)
+        qpos, qvel = pose + 0.01 * rng.standard_normal(15), 0.1 * rng.standard_normal(14)
+    np.testing.assert_allclose(env.data.qpos, qpos, atol=1e-12)
+    np.testing.assert_allclose(env.data.qvel, qvel, atol=1e-12)
+    batched = make_batched("rlmaml/AntDir-v0", 2, num_threads=1, ant_model=ant_model)
+    batched.set_tasks([{"direction": 1.0}] * 2)
+    batched.reset(seed=7)
+    np.testing.assert_allclose(batched.qpos[0], qpos, atol=1e-12)
+    batched.close()
+
+
+def test_rllab_ant_has_softer_contacts_and_bad_values_are_named():
+    """Every geom gets rllab's solref (0.02, 1) and solimp (0.8, 0.8, 0.01); from one state under the same
+    controls the two models part ways once the feet touch the floor."""
+    from rlmaml.config import ConfigError
+    from rlmaml.rl.train import TrainConfig, env_kwargs
+
+    finals = []
+    for ant_model in ("gymnasium", "rllab"):
+        env = gym.make("rlmaml/AntVel-v0", ant_model=ant_model, frame_skip=1, timestep=0.02).unwrapped
+        solimp = (0.8, 0.8, 0.01) if ant_model == "rllab" else (0.9, 0.95, 0.001)
+        np.testing.assert_allclose(env.model.geom_solimp[:, :3], np.tile(solimp, (env.model.ngeom, 1)))
+        np.testing.assert_allclose(env.model.geom_solref, np.tile((0.02, 1.0), (env.model.ngeom, 1)))
+        env.reset(seed=0, options={"task": {"velocity": 1.0}})
+        env.set_state(np.array([0, 0, 0.55, 1, 0, 0, 0, 0, 1, 0, -1, 0, -1, 0, 1], dtype=float), np.zeros(14))
+        for _ in range(25):
+            env.step(np.full(8, 0.5))
+        finals.append(env.data.qpos.copy())
+    assert np.abs(finals[0] - finals[1]).max() > 1e-3
+    with pytest.raises(UserError, match="ant_model must be one of gymnasium, rllab, got 'mujoco'"):
+        gym.make("rlmaml/AntGoal-v0", ant_model="mujoco")
+    cfg = TrainConfig(env="rlmaml/AntGoal-v0", ant_model="rllab")
+    cfg.validate()
+    assert env_kwargs(cfg) == {"ant_model": "rllab"} and env_kwargs(TrainConfig()) == {}
+    with pytest.raises(ConfigError, match="ant_model.*rllab applies to the Ant families"):
+        TrainConfig(env="rlmaml/HalfCheetahVel-v0", ant_model="rllab").validate()
+
+
+@pytest.mark.parametrize("env_id", ["rlmaml/AntVel-v0", "rlmaml/AntGoal-v0"])
+def test_batched_matches_single_env_rllab_ant(env_id):
+    assert_batched_matches_single_env(env_id, 2, ant_model="rllab", frame_skip=1, timestep=0.02)
+
+
 def assert_batched_matches_single_env(env_id, num_threads, **env_kwargs):
     n = 3
     batched = make_batched(env_id, n, num_threads=num_threads, record_state=True, **env_kwargs)

@@ -153,17 +153,18 @@ def evaluate_methods(maml_run_dir: str | Path, compare_dirs: Sequence[str | Path
             episodes[name] = phases
         bar.update(1)
 
-    from .train import ENV_TIMING_KEYS
+    from .train import ENV_KEYS
 
     others = [(run_dir, *evaluate.load_run(run_dir, device)) for run_dir in compare_dirs]
     for run_dir, other_config, _, _ in others:  # a mismatch fails before any evaluation work
         if other_config.env != config.env:
             raise UserError(f"--compare {str(run_dir)!r} was trained on {other_config.env!r} but the evaluated run "
                             f"on {config.env!r}; compare runs of the same env")
-        for key in ENV_TIMING_KEYS:
+        for key in ENV_KEYS:
             if getattr(other_config, key) != getattr(config, key):
                 raise UserError(f"--compare {str(run_dir)!r} was trained with {key}={getattr(other_config, key)} but "
-                                f"the evaluated run with {key}={getattr(config, key)}; compare runs of the same env timing")
+                                f"the evaluated run with {key}={getattr(config, key)}; compare runs of the same env "
+                                "settings")
     run_method(method_name(config, maml_run_dir, []), maml_run_dir, policy, params, grad_steps,
                oracle=config.algorithm == "oracle")
     for run_dir, other_config, other_policy, other_params in others:

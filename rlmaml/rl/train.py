@@ -52,6 +52,9 @@ DEFAULT_PRESET = "navigation"
 
 # Config keys that set the MuJoCo env's control interval dt = timestep · frame_skip (0 = the env's own).
 ENV_TIMING_KEYS = ("frame_skip", "timestep")
+# Config keys passed on to the env's constructor when they differ from their default (runs compared side by
+# side must agree on them).
+ENV_KEYS = (*ENV_TIMING_KEYS, "ant_model")
 
 
 @dataclass
@@ -83,6 +86,7 @@ class TrainConfig:
     normalize_actions: bool = True
     frame_skip: int = 0
     timestep: float = 0.0
+    ant_model: Literal["gymnasium", "rllab"] = "gymnasium"
     checkpoint_every: int = 10
     seed: int = 0
     device: str = "cpu"
@@ -120,6 +124,12 @@ class TrainConfig:
                 require(self.env in MUJOCO_ENV_IDS, key,
                         f"0 for {self.env} (it applies to the MuJoCo families: {', '.join(MUJOCO_ENV_IDS)})",
                         getattr(self, key))
+        from rlmaml.envs import ANT_ENV_IDS
+
+        require(self.ant_model in ("gymnasium", "rllab"), "ant_model", "gymnasium or rllab", self.ant_model)
+        require(self.ant_model == "gymnasium" or self.env in ANT_ENV_IDS, "ant_model",
+                f"gymnasium for {self.env} (rllab applies to the Ant families: {', '.join(ANT_ENV_IDS)})",
+                self.ant_model)
         require(self.seed >= 0, "seed", "a non-negative integer", self.seed)
         require(self.num_threads >= 0, "num_threads", "a non-negative integer (0 = torch default)", self.num_threads)
         require(self.device == "cpu" or self.device.startswith("cuda"), "device", "cpu or cuda[:N]", self.device)
@@ -134,9 +144,10 @@ class TrainConfig:
 
 # ----------------------------------------------------------------------------- building blocks
 def env_kwargs(cfg: TrainConfig) -> dict:
-    """Constructor arguments of the config's env beyond the horizon: ``frame_skip`` and ``timestep`` when set
-    (MuJoCo)."""
-    return {key: getattr(cfg, key) for key in ENV_TIMING_KEYS if getattr(cfg, key)}
+    """Constructor arguments of the config's env beyond the horizon: ``frame_skip``, ``timestep`` (MuJoCo) and
+    ``ant_model`` (Ant) when they differ from their defaults."""
+    default = TrainConfig()
+    return {key: getattr(cfg, key) for key in ENV_KEYS if getattr(cfg, key) != getattr(default, key)}
 
 
 def make_env(cfg: TrainConfig, num_tasks: int | None = None, episodes_per_task: int | None = None):

@@ -141,3 +141,28 @@ def test_frame_skip_and_timestep_reach_the_training_and_evaluation_envs(tmp_path
     tasks = evaluate.held_out_tasks(config, 1, seed=0)
     evaluate.adaptation_returns(policy, params, config, tasks, grad_steps=0, seed=0, episodes_per_task=1)
     assert len(built) >= 3 and built == [pytest.approx(0.015)] * len(built)
+
+
+def test_ant_model_reaches_the_training_and_evaluation_envs(tmp_path, monkeypatch):
+    """``ant_model=rllab`` builds every training and evaluation env with the original experiments' Ant."""
+    import rlmaml.envs
+
+    from rlmaml.rl import evaluate
+
+    built = []
+    real = rlmaml.envs.make_batched
+
+    def spy(*args, **kwargs):
+        env = real(*args, **kwargs)
+        built.append((env.single.ant_model, float(env.model.geom_solimp[0, 0]), float(env.single.init_qpos[2])))
+        return env
+
+    monkeypatch.setattr(rlmaml.envs, "make_batched", spy)
+    out = tmp_path / "ant"
+    assert main(["train", "ant-vel", *TINY, "num_batches=1", "ant_model=rllab", "fisher_tasks=0", "--out", str(out),
+                 "--no-progress"]) == 0
+    config, policy, params = load_run(out)
+    assert config.ant_model == "rllab"
+    tasks = evaluate.held_out_tasks(config, 1, seed=0)
+    evaluate.adaptation_returns(policy, params, config, tasks, grad_steps=0, seed=0, episodes_per_task=1)
+    assert len(built) >= 3 and built == [("rllab", 0.8, 0.55)] * len(built)

@@ -45,6 +45,7 @@ from gymnasium.envs.mujoco.half_cheetah_v5 import HalfCheetahEnv
 
 from rlmaml.errors import UserError
 
+from . import ANT_MODELS
 from .task_env import TaskEnvMixin
 
 # Gymnasium's half_cheetah.xml fixes the total mass with the compiler attribute ``settotalmass``, which MuJoCo
@@ -257,7 +258,6 @@ class _AntTaskEnv(_MujocoTaskEnv, AntEnv):
     healthy_z_range = (0.2, 1.0)
     contact_force_range = (-1.0, 1.0)
 
-    ant_models = ("gymnasium", "rllab")
     # the original experiments' ant.xml (rllab): every geom's contact softness, and its reset noise on qpos/qvel
     rllab_geom_solref = (0.02, 1.0)
     rllab_geom_solimp = (0.8, 0.8, 0.01)
@@ -265,8 +265,8 @@ class _AntTaskEnv(_MujocoTaskEnv, AntEnv):
 
     def __init__(self, render_mode=None, task=None, timestep=None, ant_model="gymnasium", **kwargs):
         self._check_frame_skip(kwargs.get("frame_skip"))
-        if ant_model not in self.ant_models:
-            raise UserError(f"ant_model must be one of {', '.join(self.ant_models)}, got {ant_model!r}")
+        if ant_model not in ANT_MODELS:
+            raise UserError(f"ant_model must be one of {', '.join(ANT_MODELS)}, got {ant_model!r}")
         AntEnv.__init__(self, render_mode=render_mode, **kwargs)
         self._set_timestep(timestep)
         self.ant_model = ant_model

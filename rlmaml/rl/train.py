@@ -124,9 +124,9 @@ class TrainConfig:
                 require(self.env in MUJOCO_ENV_IDS, key,
                         f"0 for {self.env} (it applies to the MuJoCo families: {', '.join(MUJOCO_ENV_IDS)})",
                         getattr(self, key))
-        from rlmaml.envs import ANT_ENV_IDS
+        from rlmaml.envs import ANT_ENV_IDS, ANT_MODELS
 
-        require(self.ant_model in ("gymnasium", "rllab"), "ant_model", "gymnasium or rllab", self.ant_model)
+        require(self.ant_model in ANT_MODELS, "ant_model", " or ".join(ANT_MODELS), self.ant_model)
         require(self.ant_model == "gymnasium" or self.env in ANT_ENV_IDS, "ant_model",
                 f"gymnasium for {self.env} (rllab applies to the Ant families: {', '.join(ANT_ENV_IDS)})",
                 self.ant_model)

@@ -22,6 +22,37 @@ def test_bench_meta_step_prints_one_json_object(capsys):
     assert result["sample_seconds"] > 0 and result["update_seconds"] > 0
     assert result["update_matmul_gflop"] > 0 and result["matmul_gflop_per_s"] > 0
     assert result["update_floor_seconds"] == pytest.approx(result["update_matmul_gflop"] / result["matmul_gflop_per_s"])
+    fvp = result["fisher_vector_product"]  # the update's factored product against the direct third-order one
+    assert fvp["relative_difference"] < 1e-4
+    assert fvp["factored_matmul_gflop"] > 0 and fvp["direct_matmul_gflop"] > fvp["factored_matmul_gflop"]
+    ab = result["update_factored_vs_direct"]
+    assert ab["repeats"] == 1 and ab["factored_seconds"] > 0 and ab["direct_seconds"] > 0
+
+
+def test_direct_fisher_reference_takes_the_same_meta_step_in_float64():
+    """The benchmark's reference update (direct third-order Fisher-vector products) and the factored update
+    land on the same θ: the factorisation is exact at the current θ."""
+    from rlmaml.rl.bench_meta_step import DirectFisherMetaLearner
+
+    cfg = build_config(TrainConfig, {"env": "rlmaml/Navigation2D-v0", "meta_batch_size": 3, "episodes_per_task": 2,
+                                     "horizon": 10, "hidden_sizes": [8, 8], "cg_iters": 5, "seed": 0})
+    torch.manual_seed(0)
+    env = make_env(cfg)
+    policy = make_policy(cfg, env)
+    seeds = batch_seeds(cfg.seed, 0, 3)
+    tasks = env.sample_tasks(cfg.meta_batch_size, seed=seeds[0])
+    _, batches = sample_meta_batch(env, policy, dict(policy.named_parameters()), tasks, cfg, seeds[1:], "cpu")
+    policy = policy.double()
+    factored = make_learner(cfg, policy, dict(policy.named_parameters()))
+    batches = [type(b)(*(x.double() for x in (b.observations, b.actions, b.mask, b.advantages))) for b in batches]
+    direct = DirectFisherMetaLearner(policy, factored.params, fast_lr=cfg.fast_lr, max_kl=cfg.max_kl, cg_iters=5)
+    before = {n: p.detach().clone() for n, p in factored.params.items()}
+    m_factored, m_direct = factored.step(batches[:1], batches[1]), direct.step(batches[:1], batches[1])
+    assert m_factored["step_accepted"] and m_direct["step_accepted"]
+    assert m_factored["line_search_steps"] == m_direct["line_search_steps"]
+    for n, start in before.items():
+        assert not torch.equal(factored.params[n], start) or n == "log_std"
+        torch.testing.assert_close(factored.params[n], direct.params[n], rtol=1e-9, atol=1e-12)
 
 
 def test_update_matmul_count_is_linear_in_the_steps_and_leaves_theta_unchanged():

@@ -1,7 +1,12 @@
 """The functional MAML core shared by the RL and supervised modes."""
 
 from .adapt import adapt, inner_update, meta_sgd_step_sizes, reptile_gradient
-from .optim import backtracking_line_search, conjugate_gradient, hessian_vector_product
+from .optim import (
+    backtracking_line_search,
+    conjugate_gradient,
+    gradient_jacobian_product,
+    hessian_vector_product,
+)
 from .params import Params, detach_params, flatten, forward, named_params, unflatten
 
 __all__ = [
@@ -12,6 +17,7 @@ __all__ = [
     "detach_params",
     "flatten",
     "forward",
+    "gradient_jacobian_product",
     "hessian_vector_product",
     "inner_update",
     "meta_sgd_step_sizes",

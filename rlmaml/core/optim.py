@@ -3,7 +3,7 @@ conjugate gradient and a backtracking line search."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 
 import torch
 from torch import Tensor
@@ -20,8 +20,15 @@ def hessian_vector_product(fn: Callable[[], Tensor], params: Mapping[str, Tensor
     """
     leaves = list(params.values())
     grads = torch.autograd.grad(fn(), leaves, create_graph=True, allow_unused=True)
-    grads = [torch.zeros_like(p) if g is None else g for p, g in zip(leaves, grads)]
-    flat_grad = flatten(grads)
+    return gradient_jacobian_product(grads, params, damping)
+
+
+def gradient_jacobian_product(grads: Sequence[Tensor | None], params: Mapping[str, Tensor],
+                              damping: float = 0.0) -> Callable[[Tensor], Tensor]:
+    """v ↦ (∇g + damping·I) v for a gradient g = ∇f(θ) already built with ``create_graph=True``
+    (the Hessian-vector product of f when the caller also needs g itself). v is flat over ``params``."""
+    leaves = list(params.values())
+    flat_grad = flatten([torch.zeros_like(p) if g is None else g for p, g in zip(leaves, grads)])
 
     def product(vector: Tensor) -> Tensor:
         grad_v = torch.dot(flat_grad, vector.detach())

@@ -12,6 +12,11 @@ counts of ``mm``/``bmm``/``baddbmm``/``addmm``, one extra update after the timed
 ``matmul_gflop_per_s`` is the rate of a plain ``torch.bmm`` of the policy's largest layer on the task-stacked
 batch, same threads, same run: ``update_floor_seconds`` = their ratio is what the update would take if it did
 nothing but its matmuls at that rate, i.e. a floor for any implementation of the same arithmetic.
+
+``update_factored_vs_direct`` times whole meta-updates both ways (alternating, same batch, same θ), and
+``fisher_vector_product`` times one product F v the way the meta-update computes it (factored, Jᵀ F' J v
+through the inner Hessians) against the direct one, ∇_θ(∇_θ KL(θ'(θ)) · v) on the third-order graph of
+the KL through the adaptation: seconds (median, alternating) and matmul GFLOP of each, same v, same batch.
 """
 
 from __future__ import annotations
@@ -26,6 +31,9 @@ import time
 import torch
 
 from ..config import load_config
+from ..core.optim import hessian_vector_product
+from ..core.params import flatten
+from .maml_trpo import MetaLearner, detach_distribution, mean_kl, surrogate_loss
 from .policies import mlp_output, stack_params, vmap_mean
 from .train import TrainConfig, batch_seeds, make_env, make_learner, make_policy, sample_meta_batch
 
@@ -89,6 +97,87 @@ def update_matmul_gflop(learner, train_batches, valid) -> float:
     return sum(e.flops for e in prof.key_averages() if e.flops and "mm" in e.key) / 1e9
 
 
+class DirectFisherMetaLearner(MetaLearner):
+    """The meta-update with the direct Fisher-vector product: ∇_θ(∇_θ KL(θ'(θ)) · v) on one third-order graph
+    of the KL through the adaptation (which also gives g); the reference the factored update is timed against."""
+
+    def natural_gradient_setup(self, train_batches, valid):
+        theta = self.params
+        logp, pi = self.objective(theta, train_batches, valid, first_order=self.first_order)
+        old_logp, old_pi = logp.detach(), detach_distribution(pi)
+        loss = surrogate_loss(logp, old_logp, valid)
+        g = flatten(torch.autograd.grad(loss, list(theta.values()), retain_graph=True))
+        return loss.detach(), g, direct_fisher_vector_product(self, train_batches, valid, (pi, old_pi)), old_logp, old_pi
+
+
+def direct_fisher_vector_product(learner, train_batches, valid, full_graph=None):
+    """v ↦ (F + λI) v as the Hessian-vector product of the KL through the second-order adaptation graph
+    (``full_graph`` = (π, π_old) of every task reuses that graph when F is over every task)."""
+    if 0 < learner.fisher_tasks < valid.num_tasks or full_graph is None:
+        n = learner.fisher_tasks if 0 < learner.fisher_tasks < valid.num_tasks else valid.num_tasks
+        valid = valid.first_tasks(n)
+        _, pi = learner.objective(learner.params, [b.first_tasks(n) for b in train_batches], valid,
+                                  first_order=learner.first_order)
+        old_pi = detach_distribution(pi)
+    else:
+        pi, old_pi = full_graph
+    kl = mean_kl(old_pi, pi, valid.mask)
+    return hessian_vector_product(lambda: kl, learner.params, damping=learner.cg_damping)
+
+
+def update_timing(learner, train_batches, valid, repeats: int) -> dict:
+    """Whole meta-updates, factored vs direct Fisher-vector products, alternating on the same batch from the
+    same θ (restored after each): median seconds of each and the median of the per-pair ratios."""
+    direct = DirectFisherMetaLearner(learner.policy, learner.params, fast_lr=learner.fast_lr,
+                                     first_order=learner.first_order, max_kl=learner.max_kl,
+                                     cg_iters=learner.cg_iters, cg_damping=learner.cg_damping,
+                                     ls_max_steps=learner.ls_max_steps, ls_backtrack_ratio=learner.ls_backtrack_ratio,
+                                     fisher_tasks=learner.fisher_tasks)
+    state = learner.state_dict()
+    times = {"factored": [], "direct": []}
+    for _ in range(repeats):
+        for name, meta_learner in (("factored", learner), ("direct", direct)):
+            meta_learner.load_state_dict(state)
+            t = time.perf_counter()
+            meta_learner.step(train_batches, valid)
+            times[name].append(time.perf_counter() - t)
+    learner.load_state_dict(state)
+    return {"factored_seconds": statistics.median(times["factored"]),
+            "direct_seconds": statistics.median(times["direct"]),
+            "direct_over_factored": statistics.median(d / f for d, f in zip(times["direct"], times["factored"])),
+            "repeats": repeats}
+
+
+def fisher_vector_product_timing(learner, train_batches, valid, repeats: int = 5) -> dict:
+    """Seconds and matmul GFLOP of one factored and one direct Fisher-vector product, and their agreement."""
+    from torch.profiler import ProfilerActivity, profile
+
+    with torch.enable_grad():
+        factored = learner.natural_gradient_setup(train_batches, valid)[2]
+        direct = direct_fisher_vector_product(learner, train_batches, valid)
+        v = torch.randn(sum(p.numel() for p in learner.params.values()), device=valid.observations.device,
+                        generator=torch.Generator(valid.observations.device).manual_seed(0))
+        result = {}
+        for name, fvp in (("factored", factored), ("direct", direct)):
+            with profile(activities=[ProfilerActivity.CPU], with_flops=True) as prof:
+                fvp(v)
+            result[f"{name}_matmul_gflop"] = sum(e.flops for e in prof.key_averages()
+                                                  if e.flops and "mm" in e.key) / 1e9
+        times = {"factored": [], "direct": []}
+        for _ in range(repeats):
+            for name, fvp in (("factored", factored), ("direct", direct)):
+                t = time.perf_counter()
+                fvp(v)
+                if v.is_cuda:
+                    torch.cuda.synchronize()
+                times[name].append(time.perf_counter() - t)
+        a, b = factored(v), direct(v)
+        result.update({f"{name}_seconds": statistics.median(ts) for name, ts in times.items()})
+        result["direct_over_factored_seconds"] = result["direct_seconds"] / result["factored_seconds"]
+        result["relative_difference"] = ((a - b).norm() / b.norm()).item()
+    return result
+
+
 def run(args) -> int:
     if args.batches <= 0:
         from ..errors import UserError
@@ -124,6 +213,8 @@ def run(args) -> int:
     fb = policy_forward_backward(policy, learner.params, cfg.meta_batch_size,
                                  cfg.episodes_per_task * cfg.horizon, device)
     gflop = update_matmul_gflop(learner, batches[:k], batches[k])
+    fvp = fisher_vector_product_timing(learner, batches[:k], batches[k])
+    update_ab = update_timing(learner, batches[:k], batches[k], args.batches) if learner.meta_optimizer == "trpo" else None
     rate = matmul_rate(policy, cfg.meta_batch_size, cfg.episodes_per_task * cfg.horizon, device)
     result = {
         "preset": args.preset,
@@ -153,6 +244,8 @@ def run(args) -> int:
         "matmul_gflop_per_s": rate,
         "update_floor_seconds": gflop / rate,
         "policy_forward_backward": fb,
+        "fisher_vector_product": fvp,
+        "update_factored_vs_direct": update_ab,
     }
     print(json.dumps(result))
     return 0

@@ -31,6 +31,17 @@ For a meta-batch of tasks T_1..T_N, with policy parameters θ:
    a warning is logged). ``meta_optimizer="adam"`` replaces step 3 by one Adam step
    on ∇_θ S for comparison.
 
+   F and g are computed in factored form, with no third-order graph. Write J = ∂θ'/∂θ =
+   Π_j (I − α H_j) (H_j = ∇²L_j(θ_j), the Hessian of step j's inner loss at θ_j; J = I when
+   first_order). By the chain rule g = Jᵀ ∇_θ' S, and
+
+       F = Jᵀ F' J + Σ (∂KL/∂θ') ∇²θ'    with F' = ∇²_θ' KL,
+
+   where ∂KL/∂θ' = 0 at the current θ (KL(π_old ‖ π) is minimal at π = π_old), so F v = Jᵀ F' J v
+   exactly: J v and Jᵀ w are chains of inner Hessian-vector products and F' u one Hessian-vector product
+   of the KL at θ'. Each Fisher-vector product costs 2k + 1 second-order products instead of one
+   third-order one (``rlmaml bench meta-step`` times both: about 25% fewer FLOPs per product).
+
    With ``fisher_tasks`` = n < N, F (in CG and in sᵀFs) is the Hessian of the KL of the first n tasks only
    (tasks are i.i.d., so it is an unbiased estimate of F), the TRPO habit of a subsampled Fisher that cuts
    the cost of every product by about N/n; g, S and the line search's KL ≤ δ test still use all N tasks.
@@ -51,7 +62,12 @@ from torch import Tensor
 from torch.distributions import Categorical, Distribution, Independent, Normal, kl_divergence
 
 from ..core.adapt import inner_update
-from ..core.optim import backtracking_line_search, conjugate_gradient, hessian_vector_product
+from ..core.optim import (
+    backtracking_line_search,
+    conjugate_gradient,
+    gradient_jacobian_product,
+    hessian_vector_product,
+)
 from ..core.params import Params, flatten, unflatten
 from .policies import stack_params
 
@@ -166,6 +182,51 @@ def detach_distribution(pi: Distribution) -> Distribution:
     raise TypeError(f"cannot detach a {type(pi).__name__}")
 
 
+class AdaptationChain:
+    """The inner steps θ_0 = θ (task-stacked), θ_{j+1} = θ_j − α ∇L_j(θ_j), kept for products with J = ∂θ_k/∂θ.
+
+    J = Π_j (I − α H_j), H_j = ∇²L_j(θ_j) (block-diagonal over tasks, symmetric). Vectors in θ-space are
+    flat over the plain θ; in θ'-space flat over the task-stacked tensors.
+    """
+
+    def __init__(self, params: Mapping[str, Tensor], num_tasks: int, fast_lr: float, hessians: list):
+        self.params, self.num_tasks, self.fast_lr, self.hessians = params, num_tasks, fast_lr, hessians
+
+    def jvp(self, v: Tensor) -> Tensor:
+        """J v: v copied to every task, then u ← u − α H_j u for j = 0 … k−1."""
+        u = flatten(stack_params(unflatten(v.detach(), self.params), self.num_tasks))
+        for hessian in self.hessians:
+            u = u - self.fast_lr * hessian(u)
+        return u
+
+    def vjp(self, w: Tensor) -> Tensor:
+        """Jᵀ w: w ← w − α H_j w for j = k−1 … 0, then summed over tasks (the adjoint of the copy)."""
+        for hessian in reversed(self.hessians):
+            w = w - self.fast_lr * hessian(w)
+        stacked = unflatten(w, stack_params(self.params, self.num_tasks))
+        return flatten([x.sum(0) for x in stacked.values()])
+
+
+def adaptation_chain(policy, params: Mapping[str, Tensor], train_batches: Sequence[TaskBatch], fast_lr: float,
+                     num_tasks: int, first_order: bool) -> tuple[AdaptationChain, Params]:
+    """Run the inner steps from θ with every θ_j a fresh leaf: (the chain for J-products, θ_k as leaves).
+
+    ``first_order`` makes J = I (the inner gradients are constants), as in :func:`adapt_tasks`.
+    """
+    fast = {n: p.detach() for n, p in stack_params(params, num_tasks).items()}
+    hessians = []
+    for batch in train_batches:
+        leaves = {n: p.requires_grad_() for n, p in fast.items()}
+        loss = reinforce_loss(policy, leaves, batch).sum()
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"inner loss is not finite ({loss.item()}); lower the step size")
+        grads = torch.autograd.grad(loss, list(leaves.values()), create_graph=not first_order)
+        if not first_order:
+            hessians.append(gradient_jacobian_product(grads, leaves))
+        fast = {n: p.detach() - fast_lr * g.detach() for (n, p), g in zip(leaves.items(), grads)}
+    return AdaptationChain(params, num_tasks, fast_lr, hessians), {n: p.detach().requires_grad_() for n, p in fast.items()}
+
+
 # ----------------------------------------------------------------------------- 3. meta-update
 def _finite(*xs) -> bool:
     return all(bool(torch.isfinite(torch.as_tensor(x)).all()) for x in xs)
@@ -228,29 +289,38 @@ class MetaLearner:
             return float("nan"), float("nan")
 
     def natural_gradient_setup(self, train_batches: Sequence[TaskBatch], valid: TaskBatch):
-        """At the current θ: (S(θ), g = ∇_θ S, v ↦ (F + λI) v, log π_old, π_old).
+        """At the current θ: (S(θ), g = ∇_θ S, v ↦ (F + λI) v, log π_old, π_old), in factored form.
 
-        One second-order adaptation graph serves the meta-gradient and every Fisher-vector
-        product F v = ∇_θ (∇_θ KL(θ) · v): ∇KL is built once with ``create_graph=True``. With
-        ``fisher_tasks`` = n < N, the KL (and so F) is that of a second graph over the first n tasks.
+        g = Jᵀ ∇_θ' S and F v = Jᵀ F' J v (module docstring); J v, Jᵀ w run through the inner steps'
+        Hessians on the chain of :func:`adaptation_chain`. With ``fisher_tasks`` = n < N, F is that of
+        the first n tasks (a second, smaller chain).
         """
         theta = self.params
-        leaves = list(theta.values())
-        subsample = 0 < self.fisher_tasks < valid.num_tasks
-        logp, pi = self.objective(theta, train_batches, valid, first_order=self.first_order)
+        first_order = self.first_order
+        chain, fast_leaves = adaptation_chain(self.policy, theta, train_batches, self.fast_lr, valid.num_tasks,
+                                              first_order)
+        logp, pi = log_probs(self.policy, fast_leaves, valid)
         old_logp, old_pi = logp.detach(), detach_distribution(pi)
         loss = surrogate_loss(logp, old_logp, valid)
-        grads = torch.autograd.grad(loss, leaves, retain_graph=not subsample, allow_unused=True)
-        g = flatten([torch.zeros_like(p) if gr is None else gr for p, gr in zip(leaves, grads)])
-        if subsample:
+        if 0 < self.fisher_tasks < valid.num_tasks:
+            grad_fast = torch.autograd.grad(loss, list(fast_leaves.values()))
             n = self.fisher_tasks
             fisher_valid = valid.first_tasks(n)
-            _, fisher_pi = self.objective(theta, [b.first_tasks(n) for b in train_batches], fisher_valid,
-                                          first_order=self.first_order)
+            fisher_chain, fisher_leaves = adaptation_chain(self.policy, theta, [b.first_tasks(n) for b in train_batches],
+                                                           self.fast_lr, n, first_order)
+            _, fisher_pi = log_probs(self.policy, fisher_leaves, fisher_valid)
             kl = mean_kl(detach_distribution(fisher_pi), fisher_pi, fisher_valid.mask)
         else:
+            grad_fast = torch.autograd.grad(loss, list(fast_leaves.values()), retain_graph=True)
+            fisher_chain, fisher_leaves = chain, fast_leaves
             kl = mean_kl(old_pi, pi, valid.mask)
-        fisher_vector_product = hessian_vector_product(lambda: kl, theta, damping=self.cg_damping)
+        g = chain.vjp(flatten(grad_fast))
+        kl_hessian = hessian_vector_product(lambda: kl, fisher_leaves)
+        damping = self.cg_damping
+
+        def fisher_vector_product(v: Tensor) -> Tensor:
+            return fisher_chain.vjp(kl_hessian(fisher_chain.jvp(v))) + damping * v
+
         return loss.detach(), g, fisher_vector_product, old_logp, old_pi
 
     def step(self, train_batches: Sequence[TaskBatch], valid: TaskBatch) -> dict:

@@ -11,6 +11,7 @@ from rlmaml.rl.maml_trpo import (
     MetaLearner,
     TaskBatch,
     adapt_tasks,
+    adaptation_chain,
     detach_distribution,
     log_probs,
     mean_kl,
@@ -98,6 +99,30 @@ def test_fisher_vector_product_equals_explicit_hessian_of_kl_through_adaptation(
     _, _, fvp_damped, _, _ = damped.natural_gradient_setup(train_batches, valid)
     v = torch.randn(n, dtype=flat.dtype)
     torch.testing.assert_close(fvp_damped(v), hessian @ v + 0.25 * v, rtol=1e-7, atol=1e-9)
+
+
+@pytest.mark.parametrize("num_inner_steps", [1, 2])
+def test_adaptation_chain_products_are_the_jacobian_of_the_adaptation_and_its_transpose(num_inner_steps):
+    """J v and Jᵀ w of the chain against the explicit Jacobian of θ ↦ θ'(θ) (autograd through the inner steps)."""
+    policy, theta, train, _, train2 = tiny_problem(seed=4)
+    train_batches = [train, train2][:num_inner_steps]
+    chain, fast = adaptation_chain(policy, theta, train_batches, 0.5, train.num_tasks, first_order=False)
+    flat = flatten(theta).detach()
+
+    def adapted(x):
+        return flatten(adapt_tasks(policy, unflatten(x, theta), train_batches, 0.5, first_order=False))
+
+    jacobian = torch.autograd.functional.jacobian(adapted, flat)  # [T·P, P]
+    torch.testing.assert_close(flatten(fast), adapted(flat.clone().requires_grad_()).detach())
+    gen = torch.Generator().manual_seed(0)
+    v = torch.randn(flat.numel(), dtype=flat.dtype, generator=gen)
+    w = torch.randn(jacobian.shape[0], dtype=flat.dtype, generator=gen)
+    copies = flatten(stack_params(unflatten(v, theta), train.num_tasks))  # J v if J were I per task
+    assert (jacobian @ v - copies).abs().max() > 1e-3  # the inner Hessians matter
+    torch.testing.assert_close(chain.jvp(v), jacobian @ v, rtol=1e-9, atol=1e-12)
+    torch.testing.assert_close(chain.vjp(w), jacobian.T @ w, rtol=1e-9, atol=1e-12)
+    first_order_chain, _ = adaptation_chain(policy, theta, train_batches, 0.5, train.num_tasks, first_order=True)
+    torch.testing.assert_close(first_order_chain.jvp(v), copies)  # FOMAML: J = I, v copied to every task
 
 
 def test_fisher_on_a_task_subset_is_the_hessian_of_that_subsets_kl_and_keeps_the_full_gradient():

@@ -88,12 +88,19 @@ def matmul_rate(policy, num_tasks: int, steps_per_task: int, device) -> float:
 
 def update_matmul_gflop(learner, train_batches, valid) -> float:
     """Matrix-multiply GFLOP of one meta-update (θ restored afterwards), counted by ``torch.profiler``."""
-    from torch.profiler import ProfilerActivity, profile
 
     state = learner.state_dict()
-    with profile(activities=[ProfilerActivity.CPU], with_flops=True) as prof:
-        learner.step(train_batches, valid)
+    gflop = matmul_gflop(lambda: learner.step(train_batches, valid))
     learner.load_state_dict(state)
+    return gflop
+
+
+def matmul_gflop(fn) -> float:
+    """Matrix-multiply GFLOP (``mm``/``bmm``/``baddbmm``/``addmm``) of one call of ``fn``, by ``torch.profiler``."""
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU], with_flops=True) as prof:
+        fn()
     return sum(e.flops for e in prof.key_averages() if e.flops and "mm" in e.key) / 1e9
 
 
@@ -150,8 +157,6 @@ def update_timing(learner, train_batches, valid, repeats: int) -> dict:
 
 def fisher_vector_product_timing(learner, train_batches, valid, repeats: int = 5) -> dict:
     """Seconds and matmul GFLOP of one factored and one direct Fisher-vector product, and their agreement."""
-    from torch.profiler import ProfilerActivity, profile
-
     with torch.enable_grad():
         factored = learner.natural_gradient_setup(train_batches, valid)[2]
         direct = direct_fisher_vector_product(learner, train_batches, valid)
@@ -159,10 +164,7 @@ def fisher_vector_product_timing(learner, train_batches, valid, repeats: int = 5
                         generator=torch.Generator(valid.observations.device).manual_seed(0))
         result = {}
         for name, fvp in (("factored", factored), ("direct", direct)):
-            with profile(activities=[ProfilerActivity.CPU], with_flops=True) as prof:
-                fvp(v)
-            result[f"{name}_matmul_gflop"] = sum(e.flops for e in prof.key_averages()
-                                                  if e.flops and "mm" in e.key) / 1e9
+            result[f"{name}_matmul_gflop"] = matmul_gflop(lambda f=fvp: f(v))
         times = {"factored": [], "direct": []}
         for _ in range(repeats):
             for name, fvp in (("factored", factored), ("direct", direct)):

@@ -12,6 +12,7 @@ import importlib
 import sys
 
 from .errors import UserError
+from .runtime import cpu_allocator
 
 COMMANDS = {
     "train": ("rlmaml.rl.train", "meta-train a policy with MAML-TRPO (default: 2D navigation)"),
@@ -22,11 +23,13 @@ COMMANDS = {
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(commands=tuple(COMMANDS)) -> argparse.ArgumentParser:
+    """The parser for ``commands`` (all by default; importing only their modules)."""
     parser = argparse.ArgumentParser(prog="rlmaml", description="Model-Agnostic Meta-Learning for RL and few-shot learning")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
-    for name, (module_name, help_text) in COMMANDS.items():
+    for name in commands:
+        module_name, help_text = COMMANDS[name]
         module = importlib.import_module(module_name)
         p = sub.add_parser(name, help=help_text, description=help_text)
         module.add_arguments(p)
@@ -34,10 +37,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+def main(argv: list[str] | None = None, commands=tuple(COMMANDS)) -> int:
+    """Run one command line; ``commands`` limits the subcommands built (scripts/ use one)."""
+    parser = build_parser(commands)
     args = parser.parse_args(argv)
     try:
+        cpu_allocator()  # large tensors reuse mapped pages (rlmaml.runtime)
         return int(args._run(args) or 0)
     except UserError as exc:
         print(f"rlmaml: error: {exc}", file=sys.stderr)

@@ -13,6 +13,9 @@ counts of ``mm``/``bmm``/``baddbmm``/``addmm``, one extra update after the timed
 batch, same threads, same run: ``update_floor_seconds`` = their ratio is what the update would take if it did
 nothing but its matmuls at that rate, i.e. a floor for any implementation of the same arithmetic.
 
+``update_allocator`` times whole meta-updates under the two malloc policies of :mod:`rlmaml.runtime`
+(freed memory retained for reuse, the default, against glibc's own), alternating on the same batch from the same θ.
+
 ``update_factored_vs_direct`` times whole meta-updates both ways (alternating, same batch, same θ), and
 ``fisher_vector_product`` times one product F v the way the meta-update computes it (factored, Jᵀ F' J v
 through the inner Hessians) against the direct one, ∇_θ(∇_θ KL(θ'(θ)) · v) on the third-order graph of
@@ -33,6 +36,7 @@ import torch
 from ..config import load_config
 from ..core.optim import hessian_vector_product
 from ..core.params import flatten
+from ..runtime import cpu_allocator
 from .maml_trpo import MetaLearner, detach_distribution, mean_kl, surrogate_loss
 from .policies import mlp_output, stack_params, vmap_mean
 from .train import TrainConfig, batch_seeds, make_env, make_learner, make_policy, sample_meta_batch
@@ -155,6 +159,31 @@ def update_timing(learner, train_batches, valid, repeats: int) -> dict:
             "repeats": repeats}
 
 
+def allocator_timing(learner, train_batches, valid, repeats: int) -> dict | None:
+    """Whole meta-updates with freed memory retained (``retain``) and with glibc's policy (``system``),
+    alternating on the same batch from the same θ: median seconds of each and of the per-pair ratios.
+    ``None`` where the policy cannot be set (not glibc)."""
+    state = learner.state_dict()
+    times = {"retain": [], "system": []}
+    try:
+        for _ in range(repeats):
+            for policy, seconds in times.items():
+                if cpu_allocator(policy) is None:
+                    return None
+                learner.load_state_dict(state)
+                learner.step(train_batches, valid)  # warm-up under this policy (fills or trims the heap)
+                learner.load_state_dict(state)
+                t = time.perf_counter()
+                learner.step(train_batches, valid)
+                seconds.append(time.perf_counter() - t)
+    finally:
+        cpu_allocator()
+        learner.load_state_dict(state)
+    return {"retain_seconds": statistics.median(times["retain"]), "system_seconds": statistics.median(times["system"]),
+            "system_over_retain": statistics.median(s / r for s, r in zip(times["system"], times["retain"])),
+            "repeats": repeats}
+
+
 def fisher_vector_product_timing(learner, train_batches, valid, repeats: int = 5) -> dict:
     """Seconds and matmul GFLOP of one factored and one direct Fisher-vector product, and their agreement."""
     with torch.enable_grad():
@@ -191,6 +220,7 @@ def run(args) -> int:
         torch.set_num_threads(args.num_threads)
     device = torch.device(cfg.device)
     torch.manual_seed(cfg.seed)
+    cpu_allocator()
     env = make_env(cfg)
     policy = make_policy(cfg, env).to(device)
     learner = make_learner(cfg, policy, dict(policy.named_parameters()))
@@ -216,6 +246,7 @@ def run(args) -> int:
                                  cfg.episodes_per_task * cfg.horizon, device)
     gflop = update_matmul_gflop(learner, batches[:k], batches[k])
     fvp = fisher_vector_product_timing(learner, batches[:k], batches[k])
+    allocator = allocator_timing(learner, batches[:k], batches[k], args.batches)
     update_ab = update_timing(learner, batches[:k], batches[k], args.batches) if learner.meta_optimizer == "trpo" else None
     rate = matmul_rate(policy, cfg.meta_batch_size, cfg.episodes_per_task * cfg.horizon, device)
     result = {
@@ -248,6 +279,7 @@ def run(args) -> int:
         "policy_forward_backward": fb,
         "fisher_vector_product": fvp,
         "update_factored_vs_direct": update_ab,
+        "update_allocator": allocator,
     }
     print(json.dumps(result))
     return 0

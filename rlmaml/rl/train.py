@@ -42,6 +42,7 @@ from ..config import (
 )
 from ..errors import UserError
 from ..logging import RunLogger
+from ..runtime import cpu_allocator
 from .maml_trpo import MetaLearner, TaskBatch, adapted_params_for_sampling
 from .policies import action_scale_of, build_policy, saved_action_scale, stack_params
 
@@ -249,6 +250,7 @@ def train(cfg: TrainConfig, out_dir: str | Path, resume: bool = False, progress:
     """Run (or continue) meta-training into ``out_dir``; returns the checkpoint path."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    cpu_allocator()
     if cfg.num_threads:
         torch.set_num_threads(cfg.num_threads)
     device = torch.device(cfg.device)

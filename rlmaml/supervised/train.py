@@ -39,6 +39,7 @@ from ..checkpoint import CHECKPOINT_NAME, load_checkpoint, rng_state, save_check
 from ..config import load_config, parse_overrides, save_config
 from ..errors import UserError
 from ..logging import RunLogger
+from ..runtime import cpu_allocator
 from .experiment import SupervisedConfig, TaskSource, make_learner, meta_update
 
 CONFIG_NAME = "config.yaml"
@@ -214,6 +215,7 @@ def train(cfg: SupervisedConfig, out: str | Path, resume: bool = False, progress
     """Meta-train ``cfg`` into ``out`` (resuming from its checkpoint when asked); returns ``out``."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    cpu_allocator()
     if cfg.num_threads:
         torch.set_num_threads(cfg.num_threads)
     device = torch.device(cfg.device)

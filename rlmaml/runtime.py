@@ -4,7 +4,8 @@ glibc's ``malloc`` serves a block above its mmap threshold (32 MiB at most) with
 returns them to the kernel on ``free``; freed heap memory above the trim threshold is returned too. A meta-update
 allocates and frees many such blocks (one hidden layer of 40 tasks × 4000 steps × 100 units is 64 MB), and every
 fresh page is faulted in and zeroed by the kernel on first touch. On a 2-core machine that costs more than the
-arithmetic: ``torch.relu`` of such a tensor takes 24 ms with fresh pages and 12 ms with reused ones.
+arithmetic for an elementwise op: ``torch.relu`` of such a tensor takes 24 ms with fresh pages and 12 ms with
+reused ones (whole meta-updates gain less: see ``update_allocator`` in ``rlmaml bench meta-step``).
 
 ``cpu_allocator("retain")`` (what ``rlmaml train``, ``evaluate`` and the benchmarks use) turns both off, so freed
 blocks stay in the heap and later tensors reuse pages that are already mapped; the resident size then stays

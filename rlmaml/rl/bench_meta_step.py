@@ -92,7 +92,6 @@ def matmul_rate(policy, num_tasks: int, steps_per_task: int, device) -> float:
 
 def update_matmul_gflop(learner, train_batches, valid) -> float:
     """Matrix-multiply GFLOP of one meta-update (θ restored afterwards), counted by ``torch.profiler``."""
-
     state = learner.state_dict()
     gflop = matmul_gflop(lambda: learner.step(train_batches, valid))
     learner.load_state_dict(state)
@@ -220,7 +219,6 @@ def run(args) -> int:
         torch.set_num_threads(args.num_threads)
     device = torch.device(cfg.device)
     torch.manual_seed(cfg.seed)
-    cpu_allocator()
     env = make_env(cfg)
     policy = make_policy(cfg, env).to(device)
     learner = make_learner(cfg, policy, dict(policy.named_parameters()))

@@ -1,7 +1,8 @@
 #!/usr/bin/env python
 """Markdown table of a training run's progress: block means of the training returns before and after adaptation
 over the batches its checkpoint holds (``metrics.jsonl`` may run ahead of the checkpoint), plus the totals the
-results READMEs quote (batches, env steps, accepted TRPO steps, median sampling / update seconds).
+results READMEs quote (batches, env steps, accepted TRPO steps, median sampling / update seconds) and the wall
+time from the TensorBoard events' timestamps, with the pauses between sessions of a resumed run left out.
 
 usage: python scripts/rl_progress_table.py RUN_DIR [--block 25] [--skip 20]
 """
@@ -12,6 +13,34 @@ import statistics
 from pathlib import Path
 
 import torch
+
+
+def wall_seconds(tb_dir: Path, rows: list[dict]) -> tuple[float, int] | None:
+    """(training wall time in seconds, pauses) from the events' timestamps, one event per batch.
+
+    The time between two batches' events is that batch's wall time, unless it exceeds the batch's own logged
+    ``sample_seconds + update_seconds`` by more than a minute: then the run was stopped and resumed in between,
+    and only the logged seconds count.
+    """
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    accumulator = EventAccumulator(str(tb_dir), size_guidance={"scalars": 0})
+    accumulator.Reload()
+    if "sample_seconds" not in accumulator.Tags().get("scalars", []):
+        return None
+    written = {}
+    for event in accumulator.Scalars("sample_seconds"):
+        written[event.step] = event.wall_time  # a resumed run's rewritten batches: the latest write
+    if sorted(written)[:len(rows)] != list(range(len(rows))):
+        return None
+    logged = [r["sample_seconds"] + r["update_seconds"] for r in rows]
+    seconds, pauses = logged[0], 0
+    for step in range(1, len(rows)):
+        gap = written[step] - written[step - 1]
+        pause = gap > logged[step] + 60.0
+        seconds += logged[step] if pause else gap
+        pauses += pause
+    return seconds, pauses
 
 
 def fmt(value: float) -> str:
@@ -32,7 +61,14 @@ if __name__ == "__main__":
     late = rows[args.skip:] or rows
     print(f"{batches} meta-batches, {env_steps:,} env steps, {accepted} of {batches} TRPO steps accepted; "
           f"median sampling {statistics.median(r['sample_seconds'] for r in late):.1f} s and update "
-          f"{statistics.median(r['update_seconds'] for r in late):.1f} s per batch from batch {args.skip} on\n")
+          f"{statistics.median(r['update_seconds'] for r in late):.1f} s per batch from batch {args.skip} on")
+    wall = wall_seconds(args.run_dir / "tb", rows) if (args.run_dir / "tb").is_dir() and rows else None
+    logged = sum(r["sample_seconds"] + r["update_seconds"] for r in rows)
+    if wall is not None:
+        seconds, pauses = wall
+        print(f"wall time {seconds / 60:.1f} min ({pauses} pause{'' if pauses == 1 else 's'} between sessions left out); logged sampling + "
+              f"update {logged / 60:.1f} min")
+    print()
     blocks = [rows[s:s + args.block] for s in range(0, batches, args.block)]
     starts = range(0, batches, args.block)
     print("| batches | " + " | ".join(f"{s}–{s + len(b) - 1}" for s, b in zip(starts, blocks)) + " |")

@@ -15,11 +15,11 @@ from pathlib import Path
 import torch
 
 
-def wall_seconds(tb_dir: Path, rows: list[dict]) -> tuple[float, int] | None:
+def wall_seconds(tb_dir: Path, logged: list[float]) -> tuple[float, int] | None:
     """(training wall time in seconds, pauses) from the events' timestamps, one event per batch.
 
     The time between two batches' events is that batch's wall time, unless it exceeds the batch's own logged
-    ``sample_seconds + update_seconds`` by more than a minute: then the run was stopped and resumed in between,
+    ``sample_seconds + update_seconds`` (``logged``) by more than a minute: then the run was stopped and resumed in between,
     and only the logged seconds count.
     """
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
@@ -31,11 +31,10 @@ def wall_seconds(tb_dir: Path, rows: list[dict]) -> tuple[float, int] | None:
     written = {}
     for event in accumulator.Scalars("sample_seconds"):
         written[event.step] = event.wall_time  # a resumed run's rewritten batches: the latest write
-    if sorted(written)[:len(rows)] != list(range(len(rows))):
+    if sorted(written)[:len(logged)] != list(range(len(logged))):
         return None
-    logged = [r["sample_seconds"] + r["update_seconds"] for r in rows]
     seconds, pauses = logged[0], 0
-    for step in range(1, len(rows)):
+    for step in range(1, len(logged)):
         gap = written[step] - written[step - 1]
         pause = gap > logged[step] + 60.0
         seconds += logged[step] if pause else gap
@@ -62,12 +61,12 @@ if __name__ == "__main__":
     print(f"{batches} meta-batches, {env_steps:,} env steps, {accepted} of {batches} TRPO steps accepted; "
           f"median sampling {statistics.median(r['sample_seconds'] for r in late):.1f} s and update "
           f"{statistics.median(r['update_seconds'] for r in late):.1f} s per batch from batch {args.skip} on")
-    wall = wall_seconds(args.run_dir / "tb", rows) if (args.run_dir / "tb").is_dir() and rows else None
-    logged = sum(r["sample_seconds"] + r["update_seconds"] for r in rows)
+    logged = [r["sample_seconds"] + r["update_seconds"] for r in rows]
+    wall = wall_seconds(args.run_dir / "tb", logged) if (args.run_dir / "tb").is_dir() and rows else None
     if wall is not None:
         seconds, pauses = wall
-        print(f"wall time {seconds / 60:.1f} min ({pauses} pause{'' if pauses == 1 else 's'} between sessions left out); logged sampling + "
-              f"update {logged / 60:.1f} min")
+        print(f"wall time {seconds / 60:.1f} min ({pauses} pause{'' if pauses == 1 else 's'} between sessions "
+              f"left out); logged sampling + update {sum(logged) / 60:.1f} min")
     print()
     blocks = [rows[s:s + args.block] for s in range(0, batches, args.block)]
     starts = range(0, batches, args.block)

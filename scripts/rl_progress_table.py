@@ -53,6 +53,9 @@ if __name__ == "__main__":
     parser.add_argument("--skip", type=int, default=20,
                         help="leave the first N batches out of the median timings (default 20)")
     args = parser.parse_args()
+    for name in ("checkpoint.pt", "metrics.jsonl"):
+        if not (args.run_dir / name).is_file():
+            raise SystemExit(f"error: run_dir {str(args.run_dir)!r} has no {name}; expected a training run directory")
     checkpoint = torch.load(args.run_dir / "checkpoint.pt", map_location="cpu", weights_only=False)
     batches, env_steps = checkpoint["batch"], checkpoint["env_steps"]
     rows = [json.loads(line) for line in (args.run_dir / "metrics.jsonl").read_text().splitlines()][:batches]

@@ -186,6 +186,19 @@ def test_accepted_step_improves_surrogate_within_trust_region():
     assert mean_kl(old_pi, new_pi, valid.mask).item() == pytest.approx(metrics["kl"], rel=1e-6)
 
 
+def test_full_step_has_the_kl_of_the_fisher_model_for_a_smooth_policy():
+    """TRPO scales s so that ½ sᵀFs = max_kl; for a small max_kl and a smooth (tanh) policy the KL measured after
+    re-running the adaptation at θ − f·s is f²·max_kl up to a third-order term, so the full step lands on the
+    trust-region boundary (accepted or not by the sign of that term) and the line search stops at f ∈ {1, 0.8}."""
+    policy, theta, train, valid, _ = tiny_problem(seed=5, steps=20)
+    for max_kl, tolerance in ((1e-6, 1e-2), (1e-8, 1e-3)):
+        learner = MetaLearner(policy, theta, fast_lr=0.3, max_kl=max_kl, cg_damping=0.0, cg_iters=50)
+        metrics = learner.step([train], valid)
+        assert metrics["step_accepted"] and metrics["line_search_steps"] <= 2
+        fraction = metrics["step_fraction"]
+        assert metrics["kl"] == pytest.approx(fraction ** 2 * max_kl, rel=tolerance)
+
+
 class _FixedCandidates(MetaLearner):
     """Line-search candidates with prescribed (surrogate − surrogate_before, KL)."""
 

@@ -23,14 +23,16 @@ def _perturbed_stack(policy, num_tasks, seed=0):
             for n, p in params.items()}
 
 
-def test_gaussian_log_prob_matches_hand_formula():
+@pytest.mark.parametrize("nonlinearity,act", [("tanh", torch.tanh), ("softplus", lambda x: torch.log1p(torch.exp(x))),
+                                               ("relu", lambda x: x.clamp(min=0))])
+def test_gaussian_log_prob_matches_hand_formula(nonlinearity, act):
     torch.manual_seed(0)
-    policy = GaussianMLPPolicy(3, 2, hidden_sizes=(5,), nonlinearity="tanh", init_log_std=-0.5)
+    policy = GaussianMLPPolicy(3, 2, hidden_sizes=(5,), nonlinearity=nonlinearity, init_log_std=-0.5)
     params = named_params(policy)
     obs, actions = torch.randn(7, 3), torch.randn(7, 2)
     pi = forward(policy, params, obs)
     w0, b0, w1, b1 = (params[k] for k in ("layers.0.weight", "layers.0.bias", "layers.1.weight", "layers.1.bias"))
-    mean = torch.tanh(obs @ w0.T + b0) @ w1.T + b1
+    mean = act(obs @ w0.T + b0) @ w1.T + b1
     std = torch.exp(params["log_std"])
     expected = (-0.5 * ((actions - mean) / std) ** 2 - torch.log(std) - 0.5 * math.log(2 * math.pi)).sum(-1)
     torch.testing.assert_close(pi.log_prob(actions), expected)

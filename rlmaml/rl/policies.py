@@ -29,7 +29,10 @@ from torch.func import functional_call, vmap
 
 from ..core.params import Params
 
-NONLINEARITIES = {"relu": torch.relu, "tanh": torch.tanh}
+# softplus: a smooth ReLU. With ReLU the inner gradient jumps wherever a unit changes sign, so the adapted θ'(θ)
+# is only piecewise smooth and the Fisher model of the meta-step's KL holds only for tiny steps
+# (scripts/trpo_kl_profile.py); with a smooth nonlinearity it holds along the whole step.
+NONLINEARITIES = {"relu": torch.relu, "tanh": torch.tanh, "softplus": torch.nn.functional.softplus}
 
 
 def _check_sizes(obs_dim: int, out_dim: int, hidden_sizes: Sequence[int], nonlinearity: str) -> None:

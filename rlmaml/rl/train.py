@@ -82,7 +82,7 @@ class TrainConfig:
     gamma: float = 0.99
     gae_lambda: float = 1.0
     hidden_sizes: list[int] = field(default_factory=lambda: [100, 100])
-    nonlinearity: Literal["relu", "tanh"] = "relu"
+    nonlinearity: Literal["relu", "tanh", "softplus"] = "relu"
     init_log_std: float = 0.0
     normalize_actions: bool = True
     frame_skip: int = 0

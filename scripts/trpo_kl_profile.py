@@ -1,0 +1,84 @@
+#!/usr/bin/env python
+"""Actual KL along a TRPO meta-step against its quadratic model, at a trained run's checkpoint.
+
+TRPO scales the natural-gradient direction s so that the quadratic model ½ sᵀ(F + λI)s equals ``max_kl``, then
+backtracks (ratio 0.8) until the surrogate improves and the measured mean KL(π_old ‖ π_θ') ≤ ``max_kl``. This
+script samples a few meta-batches with the checkpoint's θ, computes the step exactly as training does, and
+prints the measured KL and surrogate at fractions t of it. If the Fisher-vector product is right, KL(t) / (t²·
+max_kl) → 1 as t → 0; its value at t = 1 is how far the full step overshoots; the last column is the number of
+line-search evaluations training would make. ``--fisher-tasks`` overrides the run's ``fisher_tasks`` (0 = all
+tasks), to compare the subsampled Fisher with the full one on the same batches.
+
+usage: python scripts/trpo_kl_profile.py RUN_DIR [--batches 3] [--fisher-tasks N] [--seed 12345]
+"""
+
+import argparse
+import json
+import math
+import sys
+
+import torch
+
+from rlmaml.core import flatten, unflatten
+from rlmaml.core.optim import backtracking_line_search, conjugate_gradient
+from rlmaml.rl.evaluate import load_run
+from rlmaml.rl.train import batch_seeds, make_env, make_learner, sample_meta_batch
+
+FRACTIONS = (0.01, 0.05, 0.1, 0.25, 0.5, 0.8, 1.0)
+
+
+def profile(learner, train_batches, valid, max_kl: float, ratio: float, max_steps: int) -> dict:
+    with torch.enable_grad():
+        loss, g, fvp, old_logp, old_pi = learner.natural_gradient_setup(train_batches, valid)
+        stepdir, residual = conjugate_gradient(fvp, g, iters=learner.cg_iters, return_residual=True)
+    shs = torch.dot(stepdir, g - residual).item()
+    full_step = stepdir * math.sqrt(2.0 * max_kl / shs)
+    theta = learner.params
+    flat_theta = flatten(theta).detach()
+
+    def at(t: float) -> tuple[float, float]:
+        return learner.evaluate_candidate(unflatten(flat_theta - t * full_step, theta), train_batches, valid,
+                                          old_logp, old_pi)
+
+    rows = {t: at(t) for t in FRACTIONS}
+    _, evaluations, _, _ = backtracking_line_search(at, max_kl, loss.item(), max_steps, ratio)  # as in training
+    return {"surrogate_before": loss.item(),
+            "kl_over_model": {t: kl / (t * t * max_kl) for t, (_, kl) in rows.items()},
+            "surrogate_gain": {t: loss.item() - s for t, (s, _) in rows.items()},
+            "line_search_evaluations": evaluations}
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("run_dir")
+    parser.add_argument("--batches", type=int, default=3, help="meta-batches to profile (default 3)")
+    parser.add_argument("--fisher-tasks", type=int, default=None, help="override the run's fisher_tasks")
+    parser.add_argument("--seed", type=int, default=12345, help="seeds the tasks and episodes (default 12345)")
+    parser.add_argument("--json", action="store_true", help="one JSON object per batch instead of the table")
+    args = parser.parse_args()
+    if args.batches <= 0:
+        sys.exit(f"error: --batches must be a positive integer, got {args.batches}")
+    torch.manual_seed(args.seed)
+    cfg, policy, params = load_run(args.run_dir)
+    if args.fisher_tasks is not None:
+        cfg.fisher_tasks = args.fisher_tasks
+    if cfg.num_threads:
+        torch.set_num_threads(cfg.num_threads)
+    env = make_env(cfg)
+    learner = make_learner(cfg, policy, {n: p.clone() for n, p in params.items()})
+    k = cfg.inner_steps
+    header = "| batch | " + " | ".join(f"KL/model t={t:.2f}" for t in FRACTIONS) + " | line-search evaluations |"
+    if not args.json:
+        print(f"{args.run_dir}: fisher_tasks={cfg.fisher_tasks} of {cfg.meta_batch_size}, max_kl={cfg.max_kl}\n")
+        print(header)
+        print("|---" * (len(FRACTIONS) + 2) + "|")
+    for b in range(args.batches):
+        seeds = batch_seeds(args.seed, b, k + 2)
+        tasks = env.sample_tasks(cfg.meta_batch_size, seed=seeds[0])
+        _, batches = sample_meta_batch(env, policy, learner.params, tasks, cfg, seeds[1:], torch.device("cpu"))
+        result = profile(learner, batches[:k], batches[k], cfg.max_kl, cfg.ls_backtrack_ratio, cfg.ls_max_steps)
+        if args.json:
+            print(json.dumps({"batch": b, **result}))
+        else:
+            print(f"| {b} | " + " | ".join(f"{v:.2f}" for v in result["kl_over_model"].values())
+                  + f" | {result['line_search_evaluations']} |")

@@ -29,9 +29,10 @@ from torch.func import functional_call, vmap
 
 from ..core.params import Params
 
-# softplus: a smooth ReLU. With ReLU the inner gradient jumps wherever a unit changes sign, so the adapted θ'(θ)
-# is only piecewise smooth and the Fisher model of the meta-step's KL holds only for tiny steps
-# (scripts/trpo_kl_profile.py); with a smooth nonlinearity it holds along the whole step.
+# softplus: a smooth ReLU. With ReLU the inner gradient jumps wherever a unit changes sign on a training state, so
+# the adapted θ'(θ) is only piecewise smooth and the measured KL of a meta-step exceeds its Fisher model even for
+# small steps; with a smooth nonlinearity the model holds to second order (scripts/trpo_kl_profile.py,
+# results/trpo-kl-profile).
 NONLINEARITIES = {"relu": torch.relu, "tanh": torch.tanh, "softplus": torch.nn.functional.softplus}
 
 

@@ -18,13 +18,12 @@ usage: python scripts/trpo_kl_profile.py RUN_DIR [--batches 3] [--fisher-tasks N
 import argparse
 import functools
 import json
-import math
 import sys
 
 import torch
 
 from rlmaml.core import flatten, unflatten
-from rlmaml.core.optim import backtracking_line_search, conjugate_gradient
+from rlmaml.core.optim import backtracking_line_search
 from rlmaml.errors import UserError
 from rlmaml.rl.evaluate import load_run
 from rlmaml.rl.policies import NONLINEARITIES
@@ -33,12 +32,11 @@ from rlmaml.rl.train import batch_seeds, make_env, make_learner, sample_meta_bat
 FRACTIONS = (0.01, 0.05, 0.1, 0.25, 0.5, 0.8, 1.0)
 
 
-def profile(learner, train_batches, valid, max_kl: float, ratio: float, max_steps: int) -> dict:
-    with torch.enable_grad():
-        loss, g, fvp, old_logp, old_pi = learner.natural_gradient_setup(train_batches, valid)
-        stepdir, residual = conjugate_gradient(fvp, g, iters=learner.cg_iters, return_residual=True)
-    shs = torch.dot(stepdir, g - residual).item()
-    full_step = stepdir * math.sqrt(2.0 * max_kl / shs)
+def profile(learner, train_batches, valid) -> dict:
+    max_kl = learner.max_kl
+    metrics = {}
+    full_step, old_logp, old_pi = learner.natural_step(train_batches, valid, metrics)
+    loss = metrics["surrogate_before"]
     theta = learner.params
     flat_theta = flatten(theta).detach()
 
@@ -48,10 +46,11 @@ def profile(learner, train_batches, valid, max_kl: float, ratio: float, max_step
                                           old_logp, old_pi)
 
     rows = {t: at(t) for t in FRACTIONS}
-    _, evaluations, _, _ = backtracking_line_search(at, max_kl, loss.item(), max_steps, ratio)  # as in training
-    return {"surrogate_before": loss.item(),
+    _, evaluations, _, _ = backtracking_line_search(at, max_kl, loss, learner.ls_max_steps,  # as in training
+                                                      learner.ls_backtrack_ratio)
+    return {"surrogate_before": loss,
             "kl_over_model": {t: kl / (t * t * max_kl) for t, (_, kl) in rows.items()},
-            "surrogate_gain": {t: loss.item() - s for t, (s, _) in rows.items()},
+            "surrogate_gain": {t: loss - s for t, (s, _) in rows.items()},
             "line_search_evaluations": evaluations}
 
 
@@ -102,7 +101,7 @@ if __name__ == "__main__":
         seeds = batch_seeds(args.seed, b, k + 2)
         tasks = env.sample_tasks(cfg.meta_batch_size, seed=seeds[0])
         _, batches = sample_meta_batch(env, policy, learner.params, tasks, cfg, seeds[1:], torch.device("cpu"))
-        result = profile(learner, batches[:k], batches[k], cfg.max_kl, cfg.ls_backtrack_ratio, cfg.ls_max_steps)
+        result = profile(learner, batches[:k], batches[k])
         if args.json:
             print(json.dumps({"batch": b, **result}))
         else:

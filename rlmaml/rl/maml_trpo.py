@@ -228,6 +228,10 @@ def adaptation_chain(policy, params: Mapping[str, Tensor], train_batches: Sequen
 
 
 # ----------------------------------------------------------------------------- 3. meta-update
+class StepRejected(Exception):
+    """A meta-update that cannot be taken (non-finite loss, gradient or step); θ stays unchanged."""
+
+
 def _finite(*xs) -> bool:
     return all(bool(torch.isfinite(torch.as_tensor(x)).all()) for x in xs)
 
@@ -323,28 +327,47 @@ class MetaLearner:
 
         return loss.detach(), g, fisher_vector_product, old_logp, old_pi
 
+    def natural_step(self, train_batches: Sequence[TaskBatch], valid: TaskBatch, metrics: dict | None = None):
+        """The full TRPO step at the current θ: (Δ, log π_old, π_old), Δ flat.
+
+            s = CG(F + λI, g),    Δ = sqrt(2 δ / sᵀ(F + λI)s) · s
+
+        so that the quadratic model ½ΔᵀFΔ of the KL equals δ = max_kl. Fills ``metrics`` with
+        ``surrogate_before`` and ``grad_norm``; raises :class:`StepRejected` if anything is not finite.
+        """
+        metrics = {} if metrics is None else metrics
+        try:
+            with torch.enable_grad():
+                loss, g, fisher_vector_product, old_logp, old_pi = self.natural_gradient_setup(train_batches, valid)
+                metrics["surrogate_before"] = loss.item()
+                metrics["grad_norm"] = g.norm().item()
+                if not _finite(loss, g):
+                    raise StepRejected("surrogate loss or meta-gradient is not finite")
+                stepdir, residual = conjugate_gradient(fisher_vector_product, g, iters=self.cg_iters,
+                                                       return_residual=True)
+                shs = torch.dot(stepdir, g - residual).item()  # = sᵀ(F + λI)s, as CG keeps r = g − (F + λI)s
+        except FloatingPointError as exc:
+            raise StepRejected(str(exc)) from exc
+        if not (_finite(stepdir) and math.isfinite(shs) and shs > 0):
+            raise StepRejected(f"natural-gradient step is not finite (sᵀFs = {shs})")
+        return stepdir * math.sqrt(2.0 * self.max_kl / shs), old_logp, old_pi
+
     def step(self, train_batches: Sequence[TaskBatch], valid: TaskBatch) -> dict:
         """One meta-update from the training (per inner step) and validation task batches; returns metrics."""
         metrics = {"surrogate_before": float("nan"), "surrogate_after": float("nan"), "kl": float("nan"),
                    "line_search_steps": 0, "step_accepted": False}
         theta = self.params
-        try:
-            with torch.enable_grad():
-                if self.meta_optimizer == "adam":
+        if self.meta_optimizer == "adam":
+            try:
+                with torch.enable_grad():
                     return self._adam_step(train_batches, valid, metrics)
-                loss, g, fisher_vector_product, old_logp, old_pi = self.natural_gradient_setup(train_batches, valid)
-                metrics["surrogate_before"] = loss.item()
-                metrics["grad_norm"] = g.norm().item()
-                if not _finite(loss, g):
-                    return self._reject(metrics, "surrogate loss or meta-gradient is not finite")
-                stepdir, residual = conjugate_gradient(fisher_vector_product, g, iters=self.cg_iters,
-                                                       return_residual=True)
-                shs = torch.dot(stepdir, g - residual).item()  # = sᵀ(F + λI)s, as CG keeps r = g − (F + λI)s
-        except FloatingPointError as exc:
+            except FloatingPointError as exc:
+                return self._reject(metrics, str(exc))
+        try:
+            flat_step, old_logp, old_pi = self.natural_step(train_batches, valid, metrics)
+        except StepRejected as exc:
             return self._reject(metrics, str(exc))
-        if not (_finite(stepdir) and math.isfinite(shs) and shs > 0):
-            return self._reject(metrics, f"natural-gradient step is not finite (sᵀFs = {shs})")
-        full_step = unflatten(stepdir * math.sqrt(2.0 * self.max_kl / shs), theta)
+        full_step = unflatten(flat_step, theta)
 
         def evaluate(fraction: float) -> tuple[float, float]:
             candidate = {n: p.detach() - fraction * full_step[n] for n, p in theta.items()}

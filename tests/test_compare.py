@@ -15,6 +15,7 @@ from rlmaml.rl import compare, evaluate
 from rlmaml.rl.compare import (
     add_compare_arguments,
     check_render_request,
+    episode_length_stats,
     evaluate_methods,
     random_init,
     recorded_adaptation_returns,
@@ -49,6 +50,18 @@ def test_every_method_on_the_same_tasks_and_the_maml_numbers_match_the_evaluator
         assert np.asarray(methods[name]["per_task"]).shape == (3, 4)
     assert methods["oracle"]["grad_steps"] == [0] and len(methods["oracle"]["mean"]) == 1
     assert methods["maml"]["trained_batches"] == 1 and methods["random"]["trained_batches"] == 0
+    recorded = evaluate_methods(runs["maml"], [runs["pretrained"], runs["oracle"]], grad_steps=2, seed=5,
+                                num_tasks=4, record=["maml", "pretrained", "random"])
+    assert recorded["methods"] == methods
+    goals = torch.tensor([t["goal"] for t in result["tasks"]])
+    for name in ("maml", "pretrained", "random"):  # an episode ends early iff the point is within 0.01 of the goal
+        for j, eps in enumerate(recorded["episodes"][name]):
+            last = eps.mask.sum(dim=0).long() - 1  # [T, E]
+            position = eps.infos["position"].gather(0, last[None, :, :, None].expand(1, -1, -1, 2))[0]
+            reached = ((position - goals[:, None]).abs() < 0.01).all(dim=-1) & (last < 7)  # horizon 8
+            assert methods[name]["ended_early"][j] == reached.double().mean().item()
+            assert methods[name]["episode_length"][j] == (last + 1).double().mean().item()
+    assert any(any(methods[name]["ended_early"]) for name in methods)  # with seed 5, some do
     config, _, _ = evaluate.load_run(runs["maml"])
     assert result["tasks"] == evaluate.held_out_tasks(config, 4, 5)
     reference = evaluate.evaluate_run(runs["maml"], result["tasks"], 2, 5)
@@ -56,6 +69,18 @@ def test_every_method_on_the_same_tasks_and_the_maml_numbers_match_the_evaluator
     per_task = np.asarray(methods["maml"]["per_task"])
     np.testing.assert_allclose(methods["maml"]["mean"], per_task.mean(axis=1))
     np.testing.assert_allclose(methods["maml"]["ci95"], 1.96 * per_task.std(axis=1, ddof=1) / 2.0)
+
+
+def test_episode_length_stats_count_the_steps_up_to_termination():
+    from rlmaml.rl.episodes import Episodes
+
+    mask = torch.ones(5, 2, 2)  # horizon 5, 2 tasks x 2 episodes; lengths 5, 3 | 5, 1
+    mask[3:, 0, 1] = 0
+    mask[1:, 1, 1] = 0
+    full = torch.ones(5, 2, 2)
+    phases = [Episodes(torch.zeros(5, 2, 2, 1), torch.zeros(5, 2, 2, 1), torch.zeros(5, 2, 2), m) for m in (mask, full)]
+    stats = episode_length_stats(phases, horizon=5)
+    assert stats == {"episode_length": [3.5, 5.0], "ended_early": [0.5, 0.0]}
 
 
 def test_evaluation_is_deterministic_for_a_fixed_seed(runs):

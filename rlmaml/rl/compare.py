@@ -110,6 +110,14 @@ def recorded_adaptation_returns(policy, params, config, tasks: Sequence[dict], g
                                               record_state=True, **options)
 
 
+def episode_length_stats(phases: Sequence[Any], horizon: int) -> dict[str, list[float]]:
+    """Per phase: ``episode_length``, the mean number of steps per episode (Σ_h mask), and ``ended_early``, the
+    fraction of episodes that terminated before ``horizon``."""
+    lengths = [eps.mask.sum(dim=0).double() for eps in phases]  # [T, E] per phase
+    return {"episode_length": [n.mean().item() for n in lengths],
+            "ended_early": [(n < horizon).double().mean().item() for n in lengths]}
+
+
 def evaluate_methods(maml_run_dir: str | Path, compare_dirs: Sequence[str | Path] = (),
                      tasks: Sequence[dict] | None = None, grad_steps: int = 3, seed: int = 0,
                      device: str | torch.device = "cpu", *, num_tasks: int = 40, include_random: bool = True,
@@ -120,8 +128,11 @@ def evaluate_methods(maml_run_dir: str | Path, compare_dirs: Sequence[str | Path
     ``tasks``: the held-out tasks (default: :func:`rlmaml.rl.evaluate.held_out_tasks` with ``num_tasks`` and
     ``seed``). Every method is adapted with the evaluated run's settings (α = ``fast_lr``, episodes per task,
     horizon, γ, λ) for 0..``grad_steps`` steps; the oracle is evaluated once, without adaptation.
-    Returns ``{"methods": {name: {"mean", "ci95", "per_task", "run_dir", "trained_batches", "grad_steps"}},
-    "episodes": {name: [Episodes per phase]}, "tasks": [...]}`` where ``episodes`` holds the recordings (with
+    Returns ``{"methods": {name: {"mean", "ci95", "per_task", "episode_length", "ended_early", "run_dir",
+    "trained_batches", "grad_steps"}},
+    "episodes": {name: [Episodes per phase]}, "tasks": [...]}``; ``episode_length`` is the mean number of steps
+    per episode in each phase and ``ended_early`` the fraction of episodes that terminated before the horizon
+    (an Ant that fell or jumped out of its healthy height range). ``episodes`` holds the recordings (with
     MuJoCo states) of the methods named in ``record`` (e.g. ``["maml"]`` to render them)."""
     evaluate = _evaluate_api()
     if isinstance(grad_steps, bool) or not isinstance(grad_steps, int) or grad_steps < 0:
@@ -146,6 +157,7 @@ def evaluate_methods(maml_run_dir: str | Path, compare_dirs: Sequence[str | Path
         returns, phases = fn(policy, params, config, tasks, steps, seed, device, oracle=oracle,
                              episodes_per_task=episodes_per_task, later_step_scale=scale)
         methods[name] = {**evaluate.summarize(returns), "per_task": returns.tolist(),
+                         **episode_length_stats(phases, config.horizon),
                          "run_dir": None if run_dir is None else str(run_dir),
                          "trained_batches": 0 if run_dir is None else trained_batches(run_dir),
                          "grad_steps": list(range(steps + 1))}
@@ -274,6 +286,9 @@ def run_with_comparisons(args) -> int:
     for name, summary in comparison["methods"].items():
         table = "  ".join(f"{j}: {m:.2f} ± {c:.2f}" for j, (m, c) in enumerate(zip(summary["mean"], summary["ci95"])))
         print(f"{name:>12} on {args.num_tasks} tasks of {config.env}  {table}")
+        if any(summary["ended_early"]):
+            early = "  ".join(f"{j}: {100 * f:.1f}%" for j, f in enumerate(summary["ended_early"]))
+            print(f"{'':>12} episodes that ended before the horizon  {early}")
     print(f"-> {out}")
     if args.render:
         fps = args.fps if args.fps is not None else real_time_fps(config)
@@ -302,6 +317,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 __all__ = [
     "add_compare_arguments",
     "check_render_request",
+    "episode_length_stats",
     "evaluate_methods",
     "main",
     "method_name",

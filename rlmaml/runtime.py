@@ -21,6 +21,7 @@ import ctypes.util
 import functools
 import os
 import sys
+from pathlib import Path
 
 from .errors import UserError
 
@@ -60,3 +61,18 @@ def cpu_allocator(policy: str | None = None) -> str | None:
     if policy == "system":
         libc.malloc_trim(0)  # hand back what "retain" kept, so the comparison starts from the system state
     return policy
+
+
+def prepare_run(out_dir, num_threads: int, device: str, seed: int):
+    """Process setup shared by the RL and supervised trainers: create ``out_dir``, set the ``retain`` allocator
+    policy (:func:`cpu_allocator`), torch's CPU threads (``num_threads``; 0 keeps torch's default) and its global
+    seed. Returns ``(Path(out_dir), torch.device(device))``."""
+    import torch
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    cpu_allocator()
+    if num_threads:
+        torch.set_num_threads(num_threads)
+    torch.manual_seed(seed)
+    return out_dir, torch.device(device)

@@ -25,3 +25,13 @@ def test_bench_rollouts_rejects_a_negative_timing(capsys):
     assert main(["bench", "rollouts", "--env", "rlmaml/AntVel-v0", *TINY, "--timestep", "-0.01"]) == 2
     err = capsys.readouterr().err
     assert "--timestep" in err and "-0.01" in err
+
+
+def test_bench_rollouts_times_gymnasiums_vector_envs_beside_ours(capsys):
+    args = [a for a in TINY if a != "--skip-vector"]
+    assert main(["bench", "rollouts", "--env", "rlmaml/HalfCheetahVel-v0", *args, "--vector-steps", "4",
+                 "--async-envs", "1"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    for engine in ("sync", "async"):
+        assert result[engine]["steps_per_s"] > 0
+    assert result["ours_over_sync"] == pytest.approx(result["ours"]["steps_per_s"] / result["sync"]["steps_per_s"])

@@ -194,19 +194,20 @@ def run(args) -> int:
         clipped = lambda o: vec_policy(o).clamp(torch.as_tensor(lo, dtype=torch.float32),
                                                 torch.as_tensor(hi, dtype=torch.float32))
         fns_tasks = tasks * E
-        log(f"SyncVectorEnv: {num_envs} copies, {args.vector_steps} steps")
-        sync = gym.vector.SyncVectorEnv([lambda: gym.make(args.env, **timing) for _ in range(num_envs)],
-                                        autoreset_mode=gym.vector.AutoresetMode.NEXT_STEP)
-        sync.set_attr("task", [fns_tasks[k % len(fns_tasks)] for k in range(num_envs)])
-        result["sync"] = _time_vector_env(sync, clipped, args.vector_steps, args.seed, env.action_dim)
-        sync.close()
+
+        def time_gymnasium(vector_cls, copies: int, what: str) -> dict:
+            log(f"{vector_cls.__name__}: {copies} copies{what}, {args.vector_steps} steps")
+            vec = vector_cls([lambda: gym.make(args.env, **timing) for _ in range(copies)],
+                             autoreset_mode=gym.vector.AutoresetMode.NEXT_STEP)
+            vec.set_attr("task", [fns_tasks[k % len(fns_tasks)] for k in range(copies)])
+            try:
+                return _time_vector_env(vec, clipped, args.vector_steps, args.seed, env.action_dim)
+            finally:
+                vec.close()
+
+        result["sync"] = time_gymnasium(gym.vector.SyncVectorEnv, num_envs, "")
         n_async = min(args.async_envs, num_envs)
-        log(f"AsyncVectorEnv: {n_async} copies (one process each), {args.vector_steps} steps")
-        asyn = gym.vector.AsyncVectorEnv([lambda: gym.make(args.env, **timing) for _ in range(n_async)],
-                                         autoreset_mode=gym.vector.AutoresetMode.NEXT_STEP)
-        asyn.set_attr("task", [fns_tasks[k % len(fns_tasks)] for k in range(n_async)])
-        result["async"] = _time_vector_env(asyn, clipped, args.vector_steps, args.seed, env.action_dim)
-        asyn.close()
+        result["async"] = time_gymnasium(gym.vector.AsyncVectorEnv, n_async, " (one process each)")
         result["ours_over_sync"] = ours["steps_per_s"] / result["sync"]["steps_per_s"]
         result["ours_over_async"] = ours["steps_per_s"] / result["async"]["steps_per_s"]
         # the most any engine bounded by the same physics could reach over async

@@ -42,7 +42,7 @@ from ..config import (
 )
 from ..errors import UserError
 from ..logging import RunLogger
-from ..runtime import cpu_allocator
+from ..runtime import prepare_run
 from .maml_trpo import MetaLearner, TaskBatch, adapted_params_for_sampling
 from .policies import action_scale_of, build_policy, saved_action_scale, stack_params
 
@@ -248,13 +248,7 @@ def run_name(source: str | None) -> str:
 
 def train(cfg: TrainConfig, out_dir: str | Path, resume: bool = False, progress: bool = True) -> Path:
     """Run (or continue) meta-training into ``out_dir``; returns the checkpoint path."""
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    cpu_allocator()
-    if cfg.num_threads:
-        torch.set_num_threads(cfg.num_threads)
-    device = torch.device(cfg.device)
-    torch.manual_seed(cfg.seed)
+    out_dir, device = prepare_run(out_dir, cfg.num_threads, cfg.device, cfg.seed)
     np.random.seed(cfg.seed)
     env = make_env(cfg)
     policy = make_policy(cfg, env).to(device)

@@ -39,7 +39,7 @@ from ..checkpoint import CHECKPOINT_NAME, load_checkpoint, rng_state, save_check
 from ..config import load_config, parse_overrides, save_config
 from ..errors import UserError
 from ..logging import RunLogger
-from ..runtime import cpu_allocator
+from ..runtime import prepare_run
 from .experiment import SupervisedConfig, TaskSource, make_learner, meta_update
 
 CONFIG_NAME = "config.yaml"
@@ -213,13 +213,7 @@ class _StopRequest:
 def train(cfg: SupervisedConfig, out: str | Path, resume: bool = False, progress: bool = True,
           final_eval: bool = True) -> Path:
     """Meta-train ``cfg`` into ``out`` (resuming from its checkpoint when asked); returns ``out``."""
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    cpu_allocator()
-    if cfg.num_threads:
-        torch.set_num_threads(cfg.num_threads)
-    device = torch.device(cfg.device)
-    torch.manual_seed(cfg.seed)
+    out, device = prepare_run(out, cfg.num_threads, cfg.device, cfg.seed)
     rng = np.random.default_rng(cfg.seed)
     tasks = TaskSource(cfg, device)
     model, params, step_sizes, optimizer = make_learner(cfg, device)

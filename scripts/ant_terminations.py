@@ -1,0 +1,68 @@
+#!/usr/bin/env python
+"""Why Ant episodes end before the horizon, before and after adaptation.
+
+An Ant episode terminates when the torso height ``qpos[2]`` leaves ``[0.2, 1.0]`` (or the state is not finite).
+For a run's checkpoint this adapts on held-out tasks exactly as ``rlmaml evaluate`` does (same tasks, seeds and
+step sizes) and, for every phase, prints the fraction of episodes that ended early, split by cause (torso below
+0.2 m: fell; above 1.0 m: jumped), the mean return of the episodes that ran the full horizon and of those that
+ended early, and the mean commanded-direction velocity ``d · v_x`` over the steps taken (AntDir).
+
+usage: python scripts/ant_terminations.py RUN_DIR [--num-tasks 40] [--grad-steps 1] [--seed 1000]
+                                          [--episodes-per-task N]
+"""
+
+import argparse
+import sys
+
+import torch
+
+from rlmaml.errors import UserError
+from rlmaml.rl.evaluate import adaptation_returns, held_out_tasks, load_run
+
+
+def termination_table(config, tasks, phases) -> list[str]:
+    low, high = 0.2, 1.0  # the Ant families' healthy torso height range
+    header = ("| phase | ended early | fell (z < 0.2) | jumped (z > 1.0) | return, full episodes "
+              "| return, ended early | d · v_x (m/s) |")
+    lines = [header, "|---" * 7 + "|"]
+    for j, eps in enumerate(phases):
+        lengths = eps.mask.sum(dim=0).long()  # [T, E]
+        last = (lengths - 1).clamp(min=0)
+        z = eps.infos["qpos"][..., 2].gather(0, last[None])[0]  # torso height at each episode's last step
+        early = lengths < config.horizon
+        returns = eps.returns
+        full_return = returns[~early].mean().item() if (~early).any() else float("nan")
+        early_return = returns[early].mean().item() if early.any() else float("nan")
+        direction = torch.tensor([float(t.get("direction", float("nan"))) for t in tasks])
+        speed = (eps.infos["x_velocity"] * direction[None, :, None] * eps.mask).sum() / eps.mask.sum()
+        lines.append(f"| {j} | {100 * early.double().mean():.1f}% | {100 * (early & (z < low)).double().mean():.1f}% "
+                     f"| {100 * (early & (z > high)).double().mean():.1f}% | {full_return:.1f} | {early_return:.1f} "
+                     f"| {speed:.2f} |")
+    return lines
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("run_dir")
+    parser.add_argument("--num-tasks", type=int, default=40)
+    parser.add_argument("--grad-steps", type=int, default=1)
+    parser.add_argument("--seed", type=int, default=1000, help="as rlmaml evaluate's --seed (default 1000)")
+    parser.add_argument("--episodes-per-task", type=int, default=None, help="default: the run's")
+    args = parser.parse_args()
+    if args.num_tasks <= 0 or (args.episodes_per_task is not None and args.episodes_per_task <= 0):
+        sys.exit("error: --num-tasks and --episodes-per-task must be positive integers")
+    try:
+        config, policy, params = load_run(args.run_dir)
+        if not config.env.startswith("rlmaml/Ant"):
+            raise UserError(f"{args.run_dir!r} trained {config.env!r}; this script reads the Ant families")
+        if config.num_threads:  # as rlmaml evaluate, so that the numbers are its numbers
+            torch.set_num_threads(config.num_threads)
+        tasks = held_out_tasks(config, args.num_tasks, args.seed)
+        returns, phases = adaptation_returns(policy, params, config, tasks, args.grad_steps, args.seed,
+                                             episodes_per_task=args.episodes_per_task, record_state=True)
+    except UserError as exc:
+        sys.exit(f"error: {exc}")
+    episodes = phases[0].episodes_per_task
+    print(f"{args.run_dir}: {config.env}, {args.num_tasks} held-out tasks (seed {args.seed}), {episodes} episodes "
+          f"per task and phase; mean return per phase: {', '.join(f'{r:.1f}' for r in returns.mean(dim=1).tolist())}\n")
+    print("\n".join(termination_table(config, tasks, phases)))

@@ -21,7 +21,7 @@ survive terms of the original MAML ant tasks)::
     contact = 0.5 · 1e-3 Σ clip(cfrc_ext, -1, 1)²
     AntVel:   r = (-|v_x - v*| + 1) - ctrl - contact + 0.05      task {"velocity": v*},   v* ~ U[0, 3]
     AntDir:   r = d · v_x - ctrl - contact + 0.05                 task {"direction": d},   d ~ U{-1, +1}
-    AntGoal:  r = -‖p_after - g‖₁ - ctrl - contact + 0.05         task {"goal": [x, y]},   g ~ U[-3, 3]²
+    AntGoal:  r = (-‖p_after - g‖₁ + 4) - ctrl - contact + 0.05   task {"goal": [x, y]},   g ~ U[-3, 3]²
 
 An Ant episode terminates when the state is unhealthy: non-finite ``qpos``/``qvel`` or torso height
 ``qpos[2]`` outside ``[0.2, 1.0]``. ``ant_model="rllab"`` puts the Ant of the original experiments in the v5
@@ -343,10 +343,15 @@ class AntDirEnv(_DirectionTask, _AntTaskEnv):
 
 
 class AntGoalEnv(_AntTaskEnv):
-    """Ant walking to a goal position: goal term ``-‖p - g‖₁``, ``g ~ U[-3, 3]²``."""
+    """Ant walking to a goal position: goal term ``-‖p - g‖₁ + 4``, ``g ~ U[-3, 3]²``.
+
+    The constant 4 is the original task's (``AntEnvRandGoal``: "make it happy, not suicidal"): an episode ends
+    when the ant falls or jumps out of its healthy height range, so with a mostly negative reward per step
+    ending early would pay; with it a step within 4 (L1) of the goal is worth living."""
 
     task_keys = ("goal",)
     goal_range = (-3.0, 3.0)
+    alive_bonus = 4.0
 
     @classmethod
     def sample_tasks_from(cls, rng, n):
@@ -366,4 +371,4 @@ class AntGoalEnv(_AntTaskEnv):
 
     @classmethod
     def forward_reward(cls, velocity, position, params):
-        return -np.sum(np.abs(position - params), axis=1)
+        return -np.sum(np.abs(position - params), axis=1) + cls.alive_bonus

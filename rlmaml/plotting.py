@@ -403,6 +403,49 @@ def adaptation_figure(evaluation: dict[str, Any], reference: str | None = None, 
     return fig
 
 
+def adaptation_runs_figure(runs: Sequence[Run], band: str = "minmax", reference: str | None = None):
+    """Adaptation curves of several evaluated runs: for each label, the mean over its runs of each run's own
+    method (the first in its eval.json) after 0..k inner steps, with the band over runs (``minmax`` or
+    ``std``), or the run's 95% CI over tasks for a label with one run; ``reference="paper"`` adds the paper."""
+    runs = [r for r in runs if r.evaluation is not None]
+    if not runs:
+        raise UserError("no eval.json among the run directories; run rlmaml evaluate first")
+    fig, (ax,) = _new_figure()
+    steps_seen: set[int] = set()
+    for color, (label, members) in zip(_colors(len(_groups(runs))), _groups(runs).items()):
+        own = [next(iter((m.evaluation.get("methods") or {}).values()), {}) for m in members]
+        curves = [np.asarray(o.get("mean", []), dtype=np.float64).reshape(-1) for o in own]
+        if any(c.size == 0 for c in curves):
+            raise UserError(f"an eval.json of {label!r} has no returns to plot")
+        mean, lo, hi = aggregate(curves, band)
+        if len(members) == 1:
+            ci = np.resize(np.asarray(own[0].get("ci95", np.zeros_like(mean)), dtype=np.float64), mean.size)
+            lo, hi = mean - ci, mean + ci
+            suffix = " (95% CI over tasks)"
+        else:
+            suffix = _band_label(band, len(members))
+        x = np.arange(mean.size, dtype=np.float64)
+        steps_seen |= set(range(mean.size))
+        ax.plot(x, mean, color=color, marker="o", lw=1.8, label=f"{label}{suffix}")
+        ax.fill_between(x, lo, hi, color=color, alpha=0.15, lw=0)
+    env = runs[0].evaluation.get("env")
+    if reference == "paper":
+        ref = paper_reference(env)
+        if ref is not None:
+            ax.plot(np.arange(len(ref)), ref, ls="none", marker="*", ms=12, color="black",
+                    label="MAML, paper (Finn et al. 2017)")
+            steps_seen |= set(range(len(ref)))
+    elif reference is not None:
+        raise UserError(f"--reference {reference!r} is not allowed; allowed: paper")
+    ax.set_title(f"{env or 'evaluation'}: adaptation to new tasks")
+    ax.set_xlabel("number of gradient steps")
+    ax.set_ylabel(METRIC_LABELS.get(runs[0].evaluation.get("metric", "return"), "return"))
+    ax.set_xticks(sorted(steps_seen) or [0])
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=9, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=1, frameon=False)
+    return fig
+
+
 def _method_label(name: str) -> str:
     return {"maml": "MAML", "pretrained": "pretrained", "random": "random init", "oracle": "oracle"}.get(name, name)
 
@@ -464,9 +507,10 @@ def plot_runs(run_dirs: Sequence[str | Path], out: str | Path | None = None, lab
     evaluated = [r for r in runs if r.evaluation is not None] if only in (None, "adaptation") else []
     if only == "adaptation" and not evaluated:
         raise UserError("no eval.json among the run directories; run rlmaml evaluate first")
-    for r in evaluated:
-        name = "adaptation_curve" if len(evaluated) == 1 else f"adaptation_curve_{r.path.name}"
-        figures.append((name, adaptation_figure(r.evaluation, reference)))
+    if len(evaluated) == 1:
+        figures.append(("adaptation_curve", adaptation_figure(evaluated[0].evaluation, reference)))
+    elif evaluated:  # one figure across runs: each run's own method, runs sharing a label averaged
+        figures.append(("adaptation_curves", adaptation_runs_figure(evaluated, band, reference)))
 
     if out is None:
         out_path = runs[0].path if len(runs) == 1 else Path("plots")

@@ -11,6 +11,7 @@ import pytest
 from rlmaml.errors import UserError
 from rlmaml.plotting import (
     adaptation_figure,
+    adaptation_runs_figure,
     aggregate,
     default_label,
     env_key,
@@ -206,3 +207,30 @@ def test_supervised_eval_json_becomes_an_adaptation_curve(tmp_path):
     (d / "eval.json").write_text(json.dumps({"task": "omniglot"}))
     with pytest.raises(UserError, match="no 'methods' mapping"):
         load_run(d)
+
+
+def test_adaptation_curves_of_several_runs_average_runs_sharing_a_label(tmp_path):
+    """Seeds 0 and 1 share a label: their mean with the min-max band; a single run keeps its CI over tasks."""
+    dirs = []
+    for name, own in (("a-seed0", [-40.0, -12.0, -6.0]), ("a-seed1", [-38.0, -10.0, -4.0]),
+                      ("b", [-39.0, -20.0, -15.0])):
+        root = tmp_path / name
+        d = _eval_run(root, {"maml": {"mean": own, "ci95": [2.0, 1.0, 0.5]},
+                             "random": {"mean": [-70.0] * 3, "ci95": [1.0] * 3}})
+        eval_json = json.loads((d / "eval.json").read_text())
+        (d / "eval.json").write_text(json.dumps({**eval_json, "env": "rlmaml/Navigation2D-v0",
+                                                 "grad_steps": [0, 1, 2]}))
+        dirs.append(d)
+    labels = ["alpha 0.5", "alpha 0.5", "alpha 0.1"]
+    fig = adaptation_runs_figure([load_run(d, lab) for d, lab in zip(dirs, labels)], reference="paper")
+    (ax,) = fig.axes
+    lines = {line.get_label(): line for line in ax.get_lines()}
+    np.testing.assert_allclose(lines["alpha 0.5 (mean of 2, min–max)"].get_ydata(), [-39.0, -11.0, -5.0])
+    np.testing.assert_allclose(lines["alpha 0.1 (95% CI over tasks)"].get_ydata(), [-39.0, -20.0, -15.0])
+    np.testing.assert_allclose(lines["MAML, paper (Finn et al. 2017)"].get_ydata(), [-40.4, -11.7, -3.3])
+    bands = [c.get_paths()[0].vertices for c in ax.collections]
+    np.testing.assert_allclose(bands[0][:, 1].min(), -40.0)  # min over the two seeds at step 0
+    np.testing.assert_allclose(bands[0][:, 1].max(), -4.0)   # max over the two seeds at step 2
+    np.testing.assert_allclose(bands[1][:, 1].min(), -41.0)  # the single run: mean - CI at step 0
+    written = plot_runs(dirs, tmp_path / "cmp.png", labels=labels, only="adaptation")
+    assert written == [tmp_path / "cmp.png"] and written[0].read_bytes()[:8] == PNG_MAGIC

@@ -483,7 +483,10 @@ def plot_runs(run_dirs: Sequence[str | Path], out: str | Path | None = None, lab
               band: str = "minmax", reference: str | None = None, only: str | None = None,
               smooth: int | None = None) -> list[Path]:
     """Make every plot the run directories support (or ``only`` one kind: learning, supervised,
-    adaptation); returns the PNG paths written.
+    adaptation); returns the PNG paths written. Runs sharing a label (``labels``, or the directory name
+    without a trailing seed tag) are averaged, in learning curves and, for several evaluated runs, in one
+    adaptation figure (``adaptation_curves.png``; a single evaluated run gives ``adaptation_curve.png`` with
+    every method of its eval.json).
 
     ``out``: a ``.png`` file (used as is for a single figure, as ``<stem>_<kind>.png`` for several) or a
     directory; default: the run directory when there is one, else ``plots/``."""

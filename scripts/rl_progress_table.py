@@ -75,5 +75,9 @@ if __name__ == "__main__":
     starts = range(0, batches, args.block)
     print("| batches | " + " | ".join(f"{s}–{s + len(b) - 1}" for s, b in zip(starts, blocks)) + " |")
     print("|---" * (len(blocks) + 1) + "|")
-    for key, label in (("returns_before", "before"), ("returns_after", "after one step")):
+    k = checkpoint["config"].get("num_inner_steps", 1) if isinstance(checkpoint.get("config"), dict) else 1
+    after = "after one step" if k == 1 else f"after {k} steps"
+    between = [(f"returns_step_{j}", f"after {j} step{'' if j == 1 else 's'}") for j in range(1, k)
+               if all(f"returns_step_{j}" in r for r in rows)]  # the intermediate steps of a k-step run
+    for key, label in (("returns_before", "before"), *between, ("returns_after", after)):
         print(f"| {label} | " + " | ".join(fmt(statistics.mean(r[key] for r in b)) for b in blocks) + " |")

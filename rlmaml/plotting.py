@@ -384,23 +384,31 @@ def adaptation_figure(evaluation: dict[str, Any], reference: str | None = None, 
         x = np.asarray(steps[: mean.size], dtype=np.float64)
         ax.errorbar(x, mean, yerr=ci, color=color, marker=marker, lw=1.8, capsize=4, label=label)
         ax.fill_between(x, mean - ci, mean + ci, color=color, alpha=0.15, lw=0)
+    n = evaluation.get("num_tasks")
+    _finish_adaptation_axes(ax, evaluation, ticks, reference, ncol=3,
+                            title=title or f"{env or 'evaluation'}: adaptation to new tasks" + (f" ({n} tasks)" if n else ""))
+    return fig
+
+
+def _finish_adaptation_axes(ax, evaluation: dict[str, Any], ticks: set[int], reference: str | None, ncol: int,
+                            title: str) -> None:
+    """The paper's markers (``reference="paper"``), title, axis labels, ticks, grid and legend of an adaptation
+    figure whose metric and env are those of ``evaluation``."""
     if reference == "paper":
-        ref = paper_reference(env)
+        ref = paper_reference(evaluation.get("env"))
         if ref is not None:
             xr = np.arange(len(ref), dtype=np.float64)
             ax.plot(xr, ref, ls="none", marker="*", ms=12, color="black", label="MAML, paper (Finn et al. 2017)")
-            ticks |= set(range(len(ref)))
+            ticks = ticks | set(range(len(ref)))
     elif reference is not None:
         raise UserError(f"--reference {reference!r} is not allowed; allowed: paper")
-    n = evaluation.get("num_tasks")
-    ax.set_title(title or f"{env or 'evaluation'}: adaptation to new tasks" + (f" ({n} tasks)" if n else ""))
+    ax.set_title(title)
     ax.set_xlabel("number of gradient steps")
     ax.set_ylabel(METRIC_LABELS.get(evaluation.get("metric", "return"), str(evaluation.get("metric"))))
     ax.set_xticks(sorted(ticks) or [0])
     ax.grid(alpha=0.3)
     # below the axes: adaptation curves span the whole plot, so any inside position can hide a point
-    ax.legend(fontsize=9, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=3, frameon=False)
-    return fig
+    ax.legend(fontsize=9, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=ncol, frameon=False)
 
 
 def adaptation_runs_figure(runs: Sequence[Run], band: str = "minmax", reference: str | None = None):
@@ -429,20 +437,8 @@ def adaptation_runs_figure(runs: Sequence[Run], band: str = "minmax", reference:
         ax.plot(x, mean, color=color, marker="o", lw=1.8, label=f"{label}{suffix}")
         ax.fill_between(x, lo, hi, color=color, alpha=0.15, lw=0)
     env = runs[0].evaluation.get("env")
-    if reference == "paper":
-        ref = paper_reference(env)
-        if ref is not None:
-            ax.plot(np.arange(len(ref)), ref, ls="none", marker="*", ms=12, color="black",
-                    label="MAML, paper (Finn et al. 2017)")
-            steps_seen |= set(range(len(ref)))
-    elif reference is not None:
-        raise UserError(f"--reference {reference!r} is not allowed; allowed: paper")
-    ax.set_title(f"{env or 'evaluation'}: adaptation to new tasks")
-    ax.set_xlabel("number of gradient steps")
-    ax.set_ylabel(METRIC_LABELS.get(runs[0].evaluation.get("metric", "return"), "return"))
-    ax.set_xticks(sorted(steps_seen) or [0])
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=9, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=1, frameon=False)
+    _finish_adaptation_axes(ax, runs[0].evaluation, steps_seen, reference, ncol=1,
+                            title=f"{env or 'evaluation'}: adaptation to new tasks")
     return fig
 
 

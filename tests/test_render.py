@@ -71,6 +71,12 @@ def test_task_descriptions_and_phase_names():
     assert [phase_name(k) for k in range(3)] == ["before adaptation", "after 1 step", "after 2 steps"]
 
 
+def test_measured_line_shows_the_goal_distance_or_the_mean_velocity():
+    assert render.measured_line(np.array([1.0, -2.0]), np.array([0.5, 0.5]), 0.3) == "distance to goal = 3.00 m (L1)"
+    assert render.measured_line(None, np.array([0.5, 0.5]), 1.234) == "measured v = +1.23 m/s (mean so far)"
+    assert render.measured_line(None, np.zeros(2), None) is None
+
+
 def _navigation_phases(num_phases, horizon, num_tasks=2):
     from rlmaml.envs import make_batched
 

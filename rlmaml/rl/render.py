@@ -173,6 +173,16 @@ def describe_task(task: Mapping[str, Any]) -> str:
     return ", ".join(f"{k} = {_fmt(v)}" for k, v in task.items())
 
 
+def measured_line(goal: np.ndarray | None, position: np.ndarray, mean_velocity: float | None) -> str | None:
+    """What the policy achieved so far: for a goal task the L1 distance ``‖p − g‖₁`` of the root's ``(x, y)``
+    to the goal (the distance AntGoal's reward charges), else the mean x velocity over the episode so far."""
+    if goal is not None and goal.size >= 2:
+        return f"distance to goal = {float(np.abs(np.asarray(position)[:2] - goal[:2]).sum()):.2f} m (L1)"
+    if mean_velocity is not None:
+        return f"measured v = {mean_velocity:+.2f} m/s (mean so far)"
+    return None
+
+
 def _fmt(value: Any) -> str:
     arr = np.asarray(value)
     if arr.dtype.kind == "f":
@@ -389,8 +399,9 @@ def mujoco_phase_frames(replay: MujocoReplay, episodes, task: Mapping[str, Any],
     frames = []
     for t, image in enumerate(replay.frames(qpos, qvel, markers)):
         lines = [describe_task(task), f"phase: {phase_name(phase)}   t = {t + 1}/{len(qpos)}"]
-        if mean_v is not None:
-            lines.append(f"measured v = {mean_v[t]:+.2f} m/s (mean so far)")
+        measured = measured_line(goal, qpos[t, :2], None if mean_v is None else mean_v[t])
+        if measured is not None:
+            lines.append(measured)
         lines.append(f"return = {cum_return[t]:.1f}")
         frames.append(annotate(image, lines))
     return frames

@@ -39,6 +39,7 @@ ENV_IDS = tuple(ENV_SPECS)
 MUJOCO_ENV_IDS = tuple(i for i, (entry, _) in ENV_SPECS.items() if entry.startswith("rlmaml.envs.mujoco_tasks:"))
 ANT_ENV_IDS = tuple(i for i in MUJOCO_ENV_IDS if i.startswith("rlmaml/Ant"))  # they take ant_model="rllab"
 ANT_MODELS = ("gymnasium", "rllab")  # values of the Ant families' ant_model
+ANT_OBSERVATIONS = ("gymnasium", "rllab")  # values of the Ant families' ant_obs
 
 
 def _native_factory(env_id: str):
@@ -79,4 +80,4 @@ def make_batched(env_id: str, num_envs: int, *, device="cpu", num_threads: int |
                                num_threads=num_threads, **kwargs)
 
 
-__all__ = ["ANT_ENV_IDS", "ANT_MODELS", "ENV_IDS", "MUJOCO_ENV_IDS", "BatchedEnv", "GymVectorBatchedEnv", "make_batched"]
+__all__ = ["ANT_ENV_IDS", "ANT_MODELS", "ANT_OBSERVATIONS", "ENV_IDS", "MUJOCO_ENV_IDS", "BatchedEnv", "GymVectorBatchedEnv", "make_batched"]

@@ -26,7 +26,14 @@ survive terms of the original MAML ant tasks)::
 An Ant episode terminates when the state is unhealthy: non-finite ``qpos``/``qvel`` or torso height
 ``qpos[2]`` outside ``[0.2, 1.0]``. ``ant_model="rllab"`` puts the Ant of the original experiments in the v5
 model's place: the standing initial pose stored in the XML, rllab's contact softness and reset noise (see
-``_AntTaskEnv._use_rllab_model``); observations and the velocity estimate stay as above.
+``_AntTaskEnv._use_rllab_model``); the velocity estimate stays as above. ``ant_obs="rllab"`` gives the original
+tasks' observation (``AntEnvRandDirec.get_current_obs``), 125 numbers against v5's 105::
+
+    [qpos, qvel, clip(cfrc_ext, -1, 1), xmat_torso, com]
+
+with the absolute ``x, y`` of the root, the contact forces of every body (the world body's too), the torso's
+rotation matrix (row-major) and the centre of mass of the whole ant (``subtree_com`` of the torso), all after
+the step.
 
 The reward, observation and termination formulas are vectorised class methods shared by the single
 Gymnasium envs here and by the batched ``mujoco.rollout`` engine in ``batched_mujoco.py``.
@@ -40,12 +47,13 @@ import warnings
 
 import mujoco
 import numpy as np
+from gymnasium import spaces
 from gymnasium.envs.mujoco.ant_v5 import AntEnv
 from gymnasium.envs.mujoco.half_cheetah_v5 import HalfCheetahEnv
 
 from rlmaml.errors import UserError
 
-from . import ANT_MODELS
+from . import ANT_MODELS, ANT_OBSERVATIONS
 from .task_env import TaskEnvMixin
 
 # Gymnasium's half_cheetah.xml fixes the total mass with the compiler attribute ``settotalmass``, which MuJoCo
@@ -72,6 +80,18 @@ def _asset_notices_silenced():
         yield
     finally:
         mujoco.set_mju_user_warning(previous)
+
+
+def rotation_matrices(quaternions: np.ndarray) -> np.ndarray:
+    """``[n, 3, 3]`` rotation matrices of the quaternions ``[n, 4]`` (w, x, y, z; normalised first, as
+    MuJoCo's kinematics does for a free joint)."""
+    q = quaternions / np.linalg.norm(quaternions, axis=1, keepdims=True)
+    w, x, y, z = q.T
+    return np.stack([
+        np.stack([1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)], axis=1),
+        np.stack([2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)], axis=1),
+        np.stack([2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)], axis=1),
+    ], axis=1)
 
 
 def _scalar_task(cls, task, key):
@@ -126,6 +146,7 @@ class _MujocoTaskEnv(TaskEnvMixin):
     """Shared step/reset logic; subclasses provide the vectorised formulas."""
 
     needs_contact_forces = False
+    needs_com = False  # whether observations() reads the centre of mass (computed after every step)
     position_dims = 1  # how many root coordinates the velocity/position terms read
 
     @staticmethod
@@ -158,7 +179,9 @@ class _MujocoTaskEnv(TaskEnvMixin):
 
     # ---- vectorised formulas (arrays with a leading batch axis) -----------------------------------------
     @classmethod
-    def observations(cls, qpos, qvel, cfrc_ext=None):
+    def observations(cls, qpos, qvel, cfrc_ext=None, com=None):
+        """Observations ``[n, obs]`` from the state after a step; ``com`` ``[n, 3]``: the centre of mass, for the
+        layouts that observe it (``needs_com``)."""
         raise NotImplementedError
 
     @classmethod
@@ -194,7 +217,8 @@ class _MujocoTaskEnv(TaskEnvMixin):
         params = self.task_params([self._task])
         reward, terms = self.rewards(velocity[None], position_after[None], action[None], cfrc, params)
         terminated = bool(self.terminations(qpos, qvel)[0])
-        observation = self.observations(qpos, qvel, cfrc)[0]
+        com = self.center_of_mass(qpos) if self.needs_com else None
+        observation = self.observations(qpos, qvel, cfrc, com)[0]
         info = {"x_position": float(self.data.qpos[0]), "x_velocity": float(velocity[0]),
                 **{k: float(v[0]) for k, v in terms.items()}}
         if self.render_mode == "human":
@@ -217,7 +241,7 @@ class _HalfCheetahTaskEnv(_MujocoTaskEnv, HalfCheetahEnv):
         return self.data.qpos[:1]
 
     @classmethod
-    def observations(cls, qpos, qvel, cfrc_ext=None):
+    def observations(cls, qpos, qvel, cfrc_ext=None, com=None):
         return np.concatenate([qpos[:, 1:], qvel], axis=1)
 
     @classmethod
@@ -263,15 +287,23 @@ class _AntTaskEnv(_MujocoTaskEnv, AntEnv):
     rllab_geom_solimp = (0.8, 0.8, 0.01)
     rllab_reset_noise = (0.01, 0.1)
 
-    def __init__(self, render_mode=None, task=None, timestep=None, ant_model="gymnasium", **kwargs):
+    def __init__(self, render_mode=None, task=None, timestep=None, ant_model="gymnasium", ant_obs="gymnasium",
+                 **kwargs):
         self._check_frame_skip(kwargs.get("frame_skip"))
         if ant_model not in ANT_MODELS:
             raise UserError(f"ant_model must be one of {', '.join(ANT_MODELS)}, got {ant_model!r}")
+        if ant_obs not in ANT_OBSERVATIONS:
+            raise UserError(f"ant_obs must be one of {', '.join(ANT_OBSERVATIONS)}, got {ant_obs!r}")
         AntEnv.__init__(self, render_mode=render_mode, **kwargs)
         self._set_timestep(timestep)
-        self.ant_model = ant_model
+        self.ant_model, self.ant_obs = ant_model, ant_obs
         if ant_model == "rllab":
             self._use_rllab_model()
+        self.needs_com = ant_obs == "rllab"
+        if self.needs_com:
+            self._com_data = mujoco.MjData(self.model)  # scratch kinematics: leaves self.data as mj_step left it
+            size = self.model.nq + self.model.nv + 6 * self.model.nbody + 9 + 3
+            self.observation_space = spaces.Box(-np.inf, np.inf, shape=(size,), dtype=np.float64)
         if task is not None:
             self.set_task(task)
 
@@ -296,10 +328,35 @@ class _AntTaskEnv(_MujocoTaskEnv, AntEnv):
     def _root_position(self):
         return self.data.body(self._main_body).xpos[:2]
 
-    @classmethod
-    def observations(cls, qpos, qvel, cfrc_ext=None):
-        contact = np.clip(cfrc_ext[:, 1:], *cls.contact_force_range).reshape(qpos.shape[0], -1)
-        return np.concatenate([qpos[:, 2:], qvel, contact], axis=1)
+    def center_of_mass(self, qpos: np.ndarray, data: mujoco.MjData | None = None) -> np.ndarray:
+        """``[n, 3]``: the whole ant's centre of mass (the torso's ``subtree_com``) at each row of ``qpos``, from
+        forward kinematics on the scratch ``data`` (one per thread in the batched engine)."""
+        data = self._com_data if data is None else data
+        m, positions, subtree_com = self.model, data.qpos, data.subtree_com[self._main_body]  # views, taken once
+        com = np.empty((qpos.shape[0], 3))
+        for k, q in enumerate(qpos):
+            positions[:] = q
+            mujoco.mj_kinematics(m, data)
+            mujoco.mj_comPos(m, data)
+            com[k] = subtree_com
+        return com
+
+    def _get_obs(self):
+        if not self.needs_com:
+            return super()._get_obs()
+        qpos = self.data.qpos[None].copy()
+        return self.observations(qpos, self.data.qvel[None].copy(), self.data.cfrc_ext[None].copy(),
+                                 self.center_of_mass(qpos))[0]
+
+    def observations(self, qpos, qvel, cfrc_ext=None, com=None):
+        """v5's ``[qpos[2:], qvel, clip(cfrc_ext[1:])]``, or with ``ant_obs="rllab"`` the original experiments'
+        ``[qpos, qvel, clip(cfrc_ext), xmat_torso, com]`` (module docstring)."""
+        n = qpos.shape[0]
+        contact = np.clip(cfrc_ext, *self.contact_force_range)
+        if not self.needs_com:
+            return np.concatenate([qpos[:, 2:], qvel, contact[:, 1:].reshape(n, -1)], axis=1)
+        return np.concatenate([qpos, qvel, contact.reshape(n, -1), rotation_matrices(qpos[:, 3:7]).reshape(n, 9),
+                               com], axis=1)
 
     @classmethod
     def terminations(cls, qpos, qvel):

@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import gymnasium as gym
+import mujoco
 import numpy as np
 import pytest
 import torch
@@ -117,12 +118,12 @@ def test_ant_terminates_when_unhealthy():
     assert term.tolist() == [False, True]
 
 
-@pytest.mark.parametrize("num_threads", [1, 2])
-def test_finished_ant_copies_are_frozen_and_the_others_unchanged(num_threads):
+@pytest.mark.parametrize("num_threads,ant_obs", [(1, "gymnasium"), (2, "gymnasium"), (2, "rllab")])
+def test_finished_ant_copies_are_frozen_and_the_others_unchanged(num_threads, ant_obs):
     """``step(actions, active)``: inactive copies keep their state (velocity 0, same observation), and the
     active copies evolve exactly as when every copy is stepped."""
     n = 4
-    envs = [make_batched("rlmaml/AntVel-v0", n, num_threads=num_threads) for _ in range(2)]
+    envs = [make_batched("rlmaml/AntVel-v0", n, num_threads=num_threads, ant_obs=ant_obs) for _ in range(2)]
     for env in envs:
         env.set_tasks(env.sample_tasks(n, seed=0))
         env.reset(seed=3)
@@ -266,9 +267,51 @@ def test_rllab_ant_has_softer_contacts_and_bad_values_are_named():
         TrainConfig(env="rlmaml/HalfCheetahVel-v0", ant_model="rllab").validate()
 
 
-@pytest.mark.parametrize("env_id", ["rlmaml/AntVel-v0", "rlmaml/AntGoal-v0"])
-def test_batched_matches_single_env_rllab_ant(env_id):
-    assert_batched_matches_single_env(env_id, 2, ant_model="rllab", frame_skip=1, timestep=0.02)
+@pytest.mark.parametrize("env_id,ant_obs", [("rlmaml/AntVel-v0", "gymnasium"), ("rlmaml/AntGoal-v0", "gymnasium"),
+                                            ("rlmaml/AntDir-v0", "rllab")])
+def test_batched_matches_single_env_rllab_ant(env_id, ant_obs):
+    assert_batched_matches_single_env(env_id, 2, ant_model="rllab", ant_obs=ant_obs, frame_skip=1, timestep=0.02)
+
+
+def test_rllab_observation_against_forward_kinematics():
+    """``ant_obs="rllab"``: [qpos, qvel, clip(cfrc_ext), xmat_torso, com] with the torso's rotation matrix and the
+    ant's centre of mass equal to what a separate ``mj_forward`` of the same state gives, the world body's contact
+    row included, and ``self.data`` left as ``mj_step`` left it (the velocity estimate reads its ``xpos``)."""
+    from rlmaml.config import ConfigError
+    from rlmaml.rl.train import TrainConfig, env_kwargs
+
+    kwargs = {"ant_model": "rllab", "frame_skip": 1, "timestep": 0.02}
+    env = gym.make("rlmaml/AntDir-v0", ant_obs="rllab", **kwargs).unwrapped
+    plain = gym.make("rlmaml/AntDir-v0", **kwargs).unwrapped
+    m = env.model
+    nq, nv, nb = m.nq, m.nv, m.nbody
+    assert env.observation_space.shape == (nq + nv + 6 * nb + 9 + 3,) == (125,)
+    obs, _ = env.reset(seed=4, options={"task": {"direction": -1.0}})
+    plain.reset(seed=4, options={"task": {"direction": -1.0}})
+    assert obs.shape == (125,)
+    np.testing.assert_array_equal(obs[:nq], env.data.qpos)
+    rng = np.random.default_rng(0)
+    for _ in range(40):
+        action = rng.uniform(-1, 1, size=8)
+        obs, reward, *_ = env.step(action)
+        plain_obs, plain_reward, *_ = plain.step(action)
+        assert reward == plain_reward  # the observation layout changes nothing else
+        reference = mujoco.MjData(m)
+        reference.qpos[:], reference.qvel[:] = env.data.qpos, env.data.qvel
+        mujoco.mj_forward(m, reference)
+        np.testing.assert_array_equal(obs[:nq + nv], np.concatenate([env.data.qpos, env.data.qvel]))
+        np.testing.assert_array_equal(obs[nq + nv:nq + nv + 6 * nb], np.clip(env.data.cfrc_ext, -1, 1).ravel())
+        np.testing.assert_allclose(obs[-12:-3], reference.xmat[1], atol=1e-12)
+        np.testing.assert_allclose(obs[-3:], reference.subtree_com[1], atol=1e-12)
+        np.testing.assert_array_equal(plain_obs, np.concatenate([obs[2:nq + nv], obs[nq + nv + 6:nq + nv + 6 * nb]]))
+    assert abs(obs[0]) > 0.01 and abs(obs[-3] - obs[0]) < 0.5  # it moved; the centre of mass stays near the torso
+    with pytest.raises(UserError, match="ant_obs must be one of gymnasium, rllab, got 'v4'"):
+        gym.make("rlmaml/AntDir-v0", ant_obs="v4")
+    cfg = TrainConfig(env="rlmaml/AntDir-v0", ant_obs="rllab")
+    cfg.validate()
+    assert env_kwargs(cfg) == {"ant_obs": "rllab"}
+    with pytest.raises(ConfigError, match="ant_obs.*rllab applies to the Ant families"):
+        TrainConfig(env="rlmaml/HalfCheetahDir-v0", ant_obs="rllab").validate()
 
 
 def assert_batched_matches_single_env(env_id, num_threads, **env_kwargs):

@@ -55,7 +55,7 @@ DEFAULT_PRESET = "navigation"
 ENV_TIMING_KEYS = ("frame_skip", "timestep")
 # Config keys passed on to the env's constructor when they differ from their default (runs compared side by
 # side must agree on them).
-ENV_KEYS = (*ENV_TIMING_KEYS, "ant_model")
+ENV_KEYS = (*ENV_TIMING_KEYS, "ant_model", "ant_obs")
 
 
 @dataclass
@@ -88,6 +88,7 @@ class TrainConfig:
     frame_skip: int = 0
     timestep: float = 0.0
     ant_model: Literal["gymnasium", "rllab"] = "gymnasium"
+    ant_obs: Literal["gymnasium", "rllab"] = "gymnasium"
     checkpoint_every: int = 10
     seed: int = 0
     device: str = "cpu"
@@ -125,12 +126,13 @@ class TrainConfig:
                 require(self.env in MUJOCO_ENV_IDS, key,
                         f"0 for {self.env} (it applies to the MuJoCo families: {', '.join(MUJOCO_ENV_IDS)})",
                         getattr(self, key))
-        from rlmaml.envs import ANT_ENV_IDS, ANT_MODELS
+        from rlmaml.envs import ANT_ENV_IDS, ANT_MODELS, ANT_OBSERVATIONS
 
-        require(self.ant_model in ANT_MODELS, "ant_model", " or ".join(ANT_MODELS), self.ant_model)
-        require(self.ant_model == "gymnasium" or self.env in ANT_ENV_IDS, "ant_model",
-                f"gymnasium for {self.env} (rllab applies to the Ant families: {', '.join(ANT_ENV_IDS)})",
-                self.ant_model)
+        for key, allowed in (("ant_model", ANT_MODELS), ("ant_obs", ANT_OBSERVATIONS)):
+            value = getattr(self, key)
+            require(value in allowed, key, " or ".join(allowed), value)
+            require(value == "gymnasium" or self.env in ANT_ENV_IDS, key,
+                    f"gymnasium for {self.env} (rllab applies to the Ant families: {', '.join(ANT_ENV_IDS)})", value)
         require(self.seed >= 0, "seed", "a non-negative integer", self.seed)
         require(self.num_threads >= 0, "num_threads", "a non-negative integer (0 = torch default)", self.num_threads)
         require(self.device == "cpu" or self.device.startswith("cuda"), "device", "cpu or cuda[:N]", self.device)
@@ -145,8 +147,8 @@ class TrainConfig:
 
 # ----------------------------------------------------------------------------- building blocks
 def env_kwargs(cfg: TrainConfig) -> dict:
-    """Constructor arguments of the config's env beyond the horizon: ``frame_skip``, ``timestep`` (MuJoCo) and
-    ``ant_model`` (Ant) when they differ from their defaults."""
+    """Constructor arguments of the config's env beyond the horizon: ``frame_skip``, ``timestep`` (MuJoCo),
+    ``ant_model`` and ``ant_obs`` (Ant) when they differ from their defaults."""
     default = TrainConfig()
     return {key: getattr(cfg, key) for key in ENV_KEYS if getattr(cfg, key) != getattr(default, key)}
 

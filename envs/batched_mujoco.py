@@ -88,9 +88,9 @@ class BatchedMujocoEnv(BatchedEnv):
         self._buffers: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         self._warmstart = np.zeros((N, self.nv))
         self._cfrc = np.zeros((N, m.nbody, 6))
-        self._needs_com = bool(getattr(self.single, "needs_com", False))
-        self._com = np.zeros((N, 3))
-        self._com_datas = [mujoco.MjData(self.model) for _ in self._datas] if self._needs_com else []
+        self._needs_torso = bool(getattr(self.single, "needs_torso_kinematics", False))
+        self._torso = np.zeros((N, 12)) if self._needs_torso else None
+        self._torso_datas = [mujoco.MjData(self.model) for _ in self._datas] if self._needs_torso else []
         self._next = np.empty((N, self.nstate))
         self._xpos = np.zeros((N, self.family.position_dims))
         self._position = np.zeros((N, self.family.position_dims))
@@ -127,8 +127,8 @@ class BatchedMujocoEnv(BatchedEnv):
         self._state = state
         self._warmstart = np.zeros((self.num_envs, self.nv))
         self._cfrc = np.zeros((self.num_envs, self.model.nbody, 6))   # mj_forward does not compute cfrc_ext
-        if self._needs_com:
-            self._com = self.single.center_of_mass(self.qpos)
+        if self._needs_torso:
+            self._torso = self.single.torso_kinematics(self.qpos)
         self._position = self._root_position(self._state)
         return self._observe()
 
@@ -152,19 +152,19 @@ class BatchedMujocoEnv(BatchedEnv):
 
     def _observe(self) -> torch.Tensor:
         cfrc = self._cfrc if self.family.needs_contact_forces else None
-        obs = self.single.observations(self.qpos, self.qvel, cfrc, self._com if self._needs_com else None)
+        obs = self.single.observations(self.qpos, self.qvel, cfrc, self._torso)
         return self._with_task(torch.as_tensor(obs, dtype=torch.float32).to(self.device))
 
     def _substeps_with_contact_forces(self, states: np.ndarray, controls: np.ndarray, nstep: int,
                                       active: np.ndarray | None = None) -> None:
         """``nstep`` substeps from ``states[k]`` under ``controls[k]`` per copy, then ``mj_rnePostConstraint``:
         fills ``self._next`` (state), ``self._cfrc`` (``cfrc_ext``), ``self._xpos``, the warm start and, for
-        observations that need it, ``self._com`` (the centre of mass after the step, on a scratch MjData).
+        observations that need them, ``self._torso`` (torso xmat and centre of mass after the step, on a scratch MjData).
         Copies with ``active[k]`` False are not simulated: their state and contact forces stay.
         Copies are split into one contiguous chunk per MjData/thread."""
         bounds = np.linspace(0, self.num_envs, len(self._datas) + 1).astype(int)
-        com_datas = self._com_datas or [None] * len(self._datas)
-        chunks = [(lo, hi, d, c) for lo, hi, d, c in zip(bounds[:-1], bounds[1:], self._datas, com_datas) if hi > lo]
+        torso_datas = self._torso_datas or [None] * len(self._datas)
+        chunks = [(lo, hi, d, t) for lo, hi, d, t in zip(bounds[:-1], bounds[1:], self._datas, torso_datas) if hi > lo]
         if self._substep_pool is None or len(chunks) == 1:
             for chunk in chunks:
                 self._substep_chunk(states, controls, nstep, active, *chunk)
@@ -173,7 +173,7 @@ class BatchedMujocoEnv(BatchedEnv):
                            for c in chunks]:
                 future.result()
 
-    def _substep_chunk(self, states, controls, nstep: int, active, lo: int, hi: int, d, com_data) -> None:
+    def _substep_chunk(self, states, controls, nstep: int, active, lo: int, hi: int, d, torso_data) -> None:
         m = self.model
         dims = self.family.position_dims
         body = self.single._main_body if hasattr(self.single, "_main_body") else 1
@@ -194,9 +194,9 @@ class BatchedMujocoEnv(BatchedEnv):
             self._cfrc[k] = cfrc_ext
             self._xpos[k] = xpos
             self._warmstart[k] = warmstart
-        if com_data is not None:
+        if torso_data is not None:
             moved = np.arange(lo, hi) if active is None else lo + np.flatnonzero(active[lo:hi])
-            self._com[moved] = self.single.center_of_mass(self._next[moved][:, self._qpos], com_data)
+            self._torso[moved] = self.single.torso_kinematics(self._next[moved][:, self._qpos], torso_data)
 
     def physics_step(self, controls: np.ndarray, nstep: int | None = None) -> np.ndarray:
         """Advance every copy by ``nstep`` (default ``frame_skip``) substeps under ``controls [N, nu]`` in one

@@ -82,18 +82,6 @@ def _asset_notices_silenced():
         mujoco.set_mju_user_warning(previous)
 
 
-def rotation_matrices(quaternions: np.ndarray) -> np.ndarray:
-    """``[n, 3, 3]`` rotation matrices of the quaternions ``[n, 4]`` (w, x, y, z; normalised first, as
-    MuJoCo's kinematics does for a free joint)."""
-    q = quaternions / np.linalg.norm(quaternions, axis=1, keepdims=True)
-    w, x, y, z = q.T
-    return np.stack([
-        np.stack([1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)], axis=1),
-        np.stack([2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)], axis=1),
-        np.stack([2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)], axis=1),
-    ], axis=1)
-
-
 def _scalar_task(cls, task, key):
     task = TaskEnvMixin.validate_task.__func__(cls, task)
     value = task[key]
@@ -146,7 +134,7 @@ class _MujocoTaskEnv(TaskEnvMixin):
     """Shared step/reset logic; subclasses provide the vectorised formulas."""
 
     needs_contact_forces = False
-    needs_com = False  # whether observations() reads the centre of mass (computed after every step)
+    needs_torso_kinematics = False  # whether observations() reads the torso's xmat and the centre of mass
     position_dims = 1  # how many root coordinates the velocity/position terms read
 
     @staticmethod
@@ -179,9 +167,10 @@ class _MujocoTaskEnv(TaskEnvMixin):
 
     # ---- vectorised formulas (arrays with a leading batch axis) -----------------------------------------
     @classmethod
-    def observations(cls, qpos, qvel, cfrc_ext=None, com=None):
-        """Observations ``[n, obs]`` from the state after a step; ``com`` ``[n, 3]``: the centre of mass, for the
-        layouts that observe it (``needs_com``)."""
+    def observations(cls, qpos, qvel, cfrc_ext=None, torso=None):
+        """Observations ``[n, obs]`` from the state after a step; ``torso`` ``[n, 12]``: the torso's rotation
+        matrix and the centre of mass (:meth:`_AntTaskEnv.torso_kinematics`), for the layouts that observe them
+        (``needs_torso_kinematics``)."""
         raise NotImplementedError
 
     @classmethod
@@ -217,8 +206,8 @@ class _MujocoTaskEnv(TaskEnvMixin):
         params = self.task_params([self._task])
         reward, terms = self.rewards(velocity[None], position_after[None], action[None], cfrc, params)
         terminated = bool(self.terminations(qpos, qvel)[0])
-        com = self.center_of_mass(qpos) if self.needs_com else None
-        observation = self.observations(qpos, qvel, cfrc, com)[0]
+        torso = self.torso_kinematics(qpos) if self.needs_torso_kinematics else None
+        observation = self.observations(qpos, qvel, cfrc, torso)[0]
         info = {"x_position": float(self.data.qpos[0]), "x_velocity": float(velocity[0]),
                 **{k: float(v[0]) for k, v in terms.items()}}
         if self.render_mode == "human":
@@ -241,7 +230,7 @@ class _HalfCheetahTaskEnv(_MujocoTaskEnv, HalfCheetahEnv):
         return self.data.qpos[:1]
 
     @classmethod
-    def observations(cls, qpos, qvel, cfrc_ext=None, com=None):
+    def observations(cls, qpos, qvel, cfrc_ext=None, torso=None):
         return np.concatenate([qpos[:, 1:], qvel], axis=1)
 
     @classmethod
@@ -299,8 +288,8 @@ class _AntTaskEnv(_MujocoTaskEnv, AntEnv):
         self.ant_model, self.ant_obs = ant_model, ant_obs
         if ant_model == "rllab":
             self._use_rllab_model()
-        self.needs_com = ant_obs == "rllab"
-        if self.needs_com:
+        self.needs_torso_kinematics = ant_obs == "rllab"
+        if self.needs_torso_kinematics:
             self._com_data = mujoco.MjData(self.model)  # scratch kinematics: leaves self.data as mj_step left it
             size = self.model.nq + self.model.nv + 6 * self.model.nbody + 9 + 3
             self.observation_space = spaces.Box(-np.inf, np.inf, shape=(size,), dtype=np.float64)
@@ -328,35 +317,36 @@ class _AntTaskEnv(_MujocoTaskEnv, AntEnv):
     def _root_position(self):
         return self.data.body(self._main_body).xpos[:2]
 
-    def center_of_mass(self, qpos: np.ndarray, data: mujoco.MjData | None = None) -> np.ndarray:
-        """``[n, 3]``: the whole ant's centre of mass (the torso's ``subtree_com``) at each row of ``qpos``, from
-        forward kinematics on the scratch ``data`` (one per thread in the batched engine)."""
+    def torso_kinematics(self, qpos: np.ndarray, data: mujoco.MjData | None = None) -> np.ndarray:
+        """``[n, 12]``: the torso's rotation matrix ``xmat`` (row-major) and the whole ant's centre of mass (the
+        torso's ``subtree_com``) at each row of ``qpos``, from forward kinematics on the scratch ``data`` (one per
+        thread in the batched engine)."""
         data = self._com_data if data is None else data
-        m, positions, subtree_com = self.model, data.qpos, data.subtree_com[self._main_body]  # views, taken once
-        com = np.empty((qpos.shape[0], 3))
+        body = self._main_body
+        m, positions, xmat, subtree_com = self.model, data.qpos, data.xmat[body], data.subtree_com[body]  # views
+        out = np.empty((qpos.shape[0], 12))
         for k, q in enumerate(qpos):
             positions[:] = q
             mujoco.mj_kinematics(m, data)
             mujoco.mj_comPos(m, data)
-            com[k] = subtree_com
-        return com
+            out[k, :9], out[k, 9:] = xmat, subtree_com
+        return out
 
     def _get_obs(self):
-        if not self.needs_com:
+        if not self.needs_torso_kinematics:
             return super()._get_obs()
         qpos = self.data.qpos[None].copy()
         return self.observations(qpos, self.data.qvel[None].copy(), self.data.cfrc_ext[None].copy(),
-                                 self.center_of_mass(qpos))[0]
+                                 self.torso_kinematics(qpos))[0]
 
-    def observations(self, qpos, qvel, cfrc_ext=None, com=None):
+    def observations(self, qpos, qvel, cfrc_ext=None, torso=None):
         """v5's ``[qpos[2:], qvel, clip(cfrc_ext[1:])]``, or with ``ant_obs="rllab"`` the original experiments'
         ``[qpos, qvel, clip(cfrc_ext), xmat_torso, com]`` (module docstring)."""
         n = qpos.shape[0]
         contact = np.clip(cfrc_ext, *self.contact_force_range)
-        if not self.needs_com:
+        if not self.needs_torso_kinematics:
             return np.concatenate([qpos[:, 2:], qvel, contact[:, 1:].reshape(n, -1)], axis=1)
-        return np.concatenate([qpos, qvel, contact.reshape(n, -1), rotation_matrices(qpos[:, 3:7]).reshape(n, 9),
-                               com], axis=1)
+        return np.concatenate([qpos, qvel, contact.reshape(n, -1), torso], axis=1)
 
     @classmethod
     def terminations(cls, qpos, qvel):

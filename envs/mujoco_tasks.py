@@ -394,7 +394,10 @@ class AntGoalEnv(_AntTaskEnv):
 
     The constant 4 is the original task's (``AntEnvRandGoal``: "make it happy, not suicidal"): an episode ends
     when the ant falls or jumps out of its healthy height range, so with a mostly negative reward per step
-    ending early would pay; with it a step within 4 (L1) of the goal is worth living."""
+    ending early would pay; with it a step within 4 (L1) of the goal is worth living.
+
+    Use ``ant_obs="rllab"`` (as the ``ant-goal`` preset does): the default v5 observation leaves out the torso's
+    absolute x, y, so a policy could walk towards the goal but could not see when it got there."""
 
     task_keys = ("goal",)
     goal_range = (-3.0, 3.0)

@@ -166,3 +166,37 @@ def test_ant_model_reaches_the_training_and_evaluation_envs(tmp_path, monkeypatc
     tasks = evaluate.held_out_tasks(config, 1, seed=0)
     evaluate.adaptation_returns(policy, params, config, tasks, grad_steps=0, seed=0, episodes_per_task=1)
     assert len(built) >= 3 and built == [("rllab", 0.8, 0.55)] * len(built)
+
+
+RL_PRESETS = {  # preset: (tasks per meta-batch, episodes per task, horizon) of the paper
+    "navigation": (20, 20, 100),
+    "halfcheetah-vel": (40, 20, 200),
+    "halfcheetah-dir": (40, 20, 200),
+    "ant-vel": (40, 20, 200),
+    "ant-dir": (40, 20, 200),
+    "ant-goal": (40, 20, 200),
+}
+
+
+@pytest.mark.parametrize("preset", sorted(RL_PRESETS))
+def test_rl_presets_carry_the_paper_configuration(preset):
+    from rlmaml.config import load_config
+    from rlmaml.rl.train import TrainConfig
+
+    cfg = load_config(TrainConfig, preset)
+    assert (cfg.meta_batch_size, cfg.episodes_per_task, cfg.horizon) == RL_PRESETS[preset]
+    assert (cfg.meta_optimizer, cfg.first_order, cfg.num_inner_steps) == ("trpo", False, 1)
+    assert (cfg.max_kl, cfg.cg_iters, cfg.cg_damping, cfg.gamma, cfg.gae_lambda) == (0.01, 10, 1e-5, 0.99, 1.0)
+    assert (cfg.ls_max_steps, cfg.ls_backtrack_ratio, cfg.fast_lr) == (15, 0.8, 0.1)
+    assert (tuple(cfg.hidden_sizes), cfg.nonlinearity) == ((100, 100), "relu")
+    if preset.startswith("ant"):
+        assert cfg.ant_model == "rllab"
+        # a goal needs the absolute position in the observation (v5's observation leaves it out)
+        assert cfg.ant_obs == ("rllab" if preset == "ant-goal" else "gymnasium")
+
+
+def test_every_shipped_rl_preset_is_covered():
+    from rlmaml.config import preset_names
+
+    supervised = {"sinusoid", "omniglot", "omniglot-20way"}
+    assert set(preset_names()) - supervised == set(RL_PRESETS)

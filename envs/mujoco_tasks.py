@@ -290,7 +290,7 @@ class _AntTaskEnv(_MujocoTaskEnv, AntEnv):
             self._use_rllab_model()
         self.needs_torso_kinematics = ant_obs == "rllab"
         if self.needs_torso_kinematics:
-            self._com_data = mujoco.MjData(self.model)  # scratch kinematics: leaves self.data as mj_step left it
+            self._kinematics_data = mujoco.MjData(self.model)  # scratch kinematics: leaves self.data as mj_step left it
             size = self.model.nq + self.model.nv + 6 * self.model.nbody + 9 + 3
             self.observation_space = spaces.Box(-np.inf, np.inf, shape=(size,), dtype=np.float64)
         if task is not None:
@@ -321,7 +321,7 @@ class _AntTaskEnv(_MujocoTaskEnv, AntEnv):
         """``[n, 12]``: the torso's rotation matrix ``xmat`` (row-major) and the whole ant's centre of mass (the
         torso's ``subtree_com``) at each row of ``qpos``, from forward kinematics on the scratch ``data`` (one per
         thread in the batched engine)."""
-        data = self._com_data if data is None else data
+        data = self._kinematics_data if data is None else data
         body = self._main_body
         m, positions, xmat, subtree_com = self.model, data.qpos, data.xmat[body], data.subtree_com[body]  # views
         out = np.empty((qpos.shape[0], 12))

@@ -8,8 +8,10 @@ import yaml
 
 from rlmaml.checkpoint import load_checkpoint
 from rlmaml.cli import main
+from rlmaml.config import load_config, preset_names
 from rlmaml.logging import read_metrics
 from rlmaml.rl.evaluate import load_run
+from rlmaml.rl.train import TrainConfig
 
 TINY = ["meta_batch_size=2", "episodes_per_task=2", "horizon=10", "hidden_sizes=[8]", "checkpoint_every=1",
         "num_threads=1"]
@@ -180,9 +182,6 @@ RL_PRESETS = {  # preset: (tasks per meta-batch, episodes per task, horizon) of 
 
 @pytest.mark.parametrize("preset", sorted(RL_PRESETS))
 def test_rl_presets_carry_the_paper_configuration(preset):
-    from rlmaml.config import load_config
-    from rlmaml.rl.train import TrainConfig
-
     cfg = load_config(TrainConfig, preset)
     assert (cfg.meta_batch_size, cfg.episodes_per_task, cfg.horizon) == RL_PRESETS[preset]
     assert (cfg.meta_optimizer, cfg.first_order, cfg.num_inner_steps) == ("trpo", False, 1)
@@ -196,7 +195,5 @@ def test_rl_presets_carry_the_paper_configuration(preset):
 
 
 def test_every_shipped_rl_preset_is_covered():
-    from rlmaml.config import preset_names
-
     supervised = {"sinusoid", "omniglot", "omniglot-20way"}
     assert set(preset_names()) - supervised == set(RL_PRESETS)

@@ -101,7 +101,7 @@ def test_navigation_video_has_horizon_times_phases_frames_and_a_trajectory_png(t
 
 def test_navigation_frames_follow_the_recorded_positions():
     tasks, phases = _navigation_phases(num_phases=1, horizon=5)
-    positions = render.navigation_positions(phases[0], 1)
+    positions = render.planar_positions(phases[0], 1)
     np.testing.assert_allclose(positions, phases[0].infos["position"][:, 1, 0].double().numpy())
     bounds = render._nav_bounds([positions], [render.task_goal(tasks[1])])
     frames = render.navigation_phase_frames(phases[0], tasks[1], 1, 0, bounds, size=64)
@@ -159,6 +159,28 @@ def test_mujoco_adaptation_video_frame_count(tmp_path):
         pytest.skip(str(exc))
     assert [p.name for p in written] == ["HalfCheetahVel-v0_task0.mp4", "HalfCheetahVel-v0_task1.mp4"]
     assert all(read_video_frame_count(p) == 4 * 3 for p in written)
+
+
+def test_ant_goal_gets_torso_trajectories_from_the_recorded_free_joint_and_a_video(tmp_path):
+    from rlmaml.envs import make_batched
+
+    from rlmaml.rl.rollout import rollout
+
+    env = make_batched("rlmaml/AntGoal-v0", 2, record_state=True)
+    tasks = env.sample_tasks(2, seed=0)
+    phases = [rollout(env, lambda obs: torch.rand(obs.shape[0], 8) * 2 - 1, tasks, 1, horizon=6, seed=k)
+              for k in range(2)]
+    qpos = phases[1].infos["qpos"][:, 1, 0].double().numpy()
+    positions = render.planar_positions(phases[1], 1)
+    np.testing.assert_allclose(positions, qpos[:, :2])  # the torso's x, y: the free joint's first two entries
+    assert np.abs(positions - positions[0]).max() > 1e-4  # random actions move the torso
+    try:
+        written = render_adaptation("rlmaml/AntGoal-v0", phases, tasks, tmp_path, num_tasks=1, width=64, height=48)
+    except render.RenderError as exc:  # pragma: no cover - only on machines without EGL/OSMesa
+        pytest.skip(str(exc))
+    png, video = written
+    assert png.name == "AntGoal-v0_trajectories.png" and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert video.name == "AntGoal-v0_task0.mp4" and read_video_frame_count(video) == 6 * 2
 
 
 def test_missing_recorded_states_and_bad_indices_give_clear_errors(tmp_path):

@@ -4,10 +4,11 @@ Nothing here runs the policy again. Frames are drawn from what an evaluation rec
 :class:`~rlmaml.rl.episodes.Episodes` (one ``Episodes`` per phase: before adaptation, after 1 step, …),
 so a video shows exactly the tasks, seeds and action noise the reported returns came from:
 
-* MuJoCo families (HalfCheetahVel/Dir, AntVel/Dir): the joint positions ``infos["qpos"]`` recorded at
+* MuJoCo families (HalfCheetahVel/Dir, AntVel/Dir/Goal): the joint positions ``infos["qpos"]`` recorded at
   every step (env built with ``record_state=True``) are written back into ``MjData.qpos`` (and
   ``qvel`` when recorded), ``mj_forward`` recomputes the kinematics and ``mujoco.Renderer`` draws the
-  scene offscreen with a camera tracking the torso.
+  scene offscreen with a camera tracking the torso; the goal of AntGoal is a red sphere, and the
+  torso's ground-plane paths (the free joint's ``x, y``) also go into a trajectory PNG.
 * 2D navigation: the positions (``infos["position"]``, else the observations) are drawn as a moving point
   with its trail and the goal, plus a PNG of all trajectories before and after adaptation.
 
@@ -408,10 +409,13 @@ def mujoco_phase_frames(replay: MujocoReplay, episodes, task: Mapping[str, Any],
 
 
 # ------------------------------------------------------------------------------------------ navigation
-def navigation_positions(episodes, task_index: int, episode_index: int = 0) -> np.ndarray:
-    """Positions ``[H, 2]`` of one navigation episode (``infos["position"]``, else the first two observation
-    entries), held at the last valid position after termination."""
+def planar_positions(episodes, task_index: int, episode_index: int = 0) -> np.ndarray:
+    """Ground-plane positions ``[H, 2]`` of one episode, held at the last valid position after termination:
+    the point's ``infos["position"]`` (navigation), else the free joint's ``x, y`` in ``infos["qpos"]`` (the
+    Ant's torso), else the first two observation entries."""
     pos = episode_info(episodes, "position", task_index, episode_index)
+    if pos is None:
+        pos = episode_info(episodes, "qpos", task_index, episode_index)
     if pos is None:
         pos = _np(episodes.observations[:, task_index, episode_index, :2])
     return _hold_after_termination(pos[:, :2], episode_mask(episodes, task_index, episode_index))
@@ -434,9 +438,10 @@ def _nav_bounds(paths: Sequence[np.ndarray], goals: Sequence[np.ndarray | None])
     return center[0] - span / 2, center[0] + span / 2, center[1] - span / 2, center[1] + span / 2
 
 
-def navigation_trajectories_figure(phases: Sequence[Any], tasks: Sequence[Mapping[str, Any]],
-                                   task_indices: Sequence[int], episode_index: int = 0, title: str | None = None):
-    """Trajectories before and after each inner step, one panel per task, goals as stars."""
+def trajectories_figure(phases: Sequence[Any], tasks: Sequence[Mapping[str, Any]],
+                        task_indices: Sequence[int], episode_index: int = 0, title: str | None = None):
+    """Ground-plane trajectories before and after each inner step (:func:`planar_positions`), one panel per
+    task, goals as stars: 2D navigation and goal-position MuJoCo tasks (AntGoal)."""
     from matplotlib.figure import Figure
 
     n = len(task_indices)
@@ -445,7 +450,7 @@ def navigation_trajectories_figure(phases: Sequence[Any], tasks: Sequence[Mappin
     for col, ti in enumerate(task_indices):
         ax = fig.add_subplot(1, n, col + 1)
         goal = task_goal(tasks[ti])
-        paths = [navigation_positions(ep, ti, episode_index) for ep in phases]
+        paths = [planar_positions(ep, ti, episode_index) for ep in phases]
         for k, path in enumerate(paths):
             line = np.concatenate([np.zeros((1, 2)), path])
             ret = float((_np(phases[k].rewards[:, ti, episode_index]) * episode_mask(phases[k], ti, episode_index)).sum())
@@ -472,7 +477,7 @@ def navigation_phase_frames(episodes, task: Mapping[str, Any], task_index: int, 
     """PIL-drawn frames of one navigation episode: goal, trail and current position of the point."""
     from PIL import Image, ImageDraw
 
-    path = navigation_positions(episodes, task_index, episode_index)
+    path = planar_positions(episodes, task_index, episode_index)
     mask = episode_mask(episodes, task_index, episode_index)
     cum_return = np.cumsum(_np(episodes.rewards[:, task_index, episode_index]) * mask)
     goal = task_goal(task)
@@ -528,6 +533,14 @@ def _progress(items, enabled: bool):
     return tqdm(items, desc="render videos", unit="task", disable=not enabled, file=sys.stderr, dynamic_ncols=True)
 
 
+def _save_trajectories(phases, tasks, task_indices, episode_index, out_dir: Path, stem: str, what: str = "") -> Path:
+    fig = trajectories_figure(phases, tasks, task_indices, episode_index,
+                              title=f"{stem}: {what}trajectories before and after adaptation (return)")
+    png = out_dir / f"{stem}_trajectories.png"
+    fig.savefig(png)
+    return png
+
+
 def render_adaptation(env_id: str, phases: Sequence[Any], tasks: Sequence[Mapping[str, Any]], out_dir: str | Path,
                       num_tasks: int = 2, *, task_indices: Sequence[int] | None = None, episode_index: int = 0,
                       fps: float = 20, width: int = 480, height: int = 320, camera: Mapping[str, float] | None = None,
@@ -537,7 +550,8 @@ def render_adaptation(env_id: str, phases: Sequence[Any], tasks: Sequence[Mappin
     ``phases[k]`` is the :class:`Episodes` the evaluation ran after ``k`` inner steps (k = 0: before
     adaptation) on ``tasks`` (task ``t`` is ``phases[k]`` task index ``t``). For each rendered task one
     video concatenates the phases (episode ``episode_index`` of each), ``H`` frames per phase, with the
-    task, phase and measured velocity/return on every frame. Navigation also gets a trajectory PNG.
+    task, phase and measured velocity/return on every frame. Tasks with a goal position (navigation,
+    AntGoal) also get a PNG of the ground-plane trajectories.
     Returns the files written."""
     if not phases:
         raise RenderError("nothing to render: the evaluation recorded no episodes")
@@ -558,13 +572,9 @@ def render_adaptation(env_id: str, phases: Sequence[Any], tasks: Sequence[Mappin
     stem = str(env_id).split("/")[-1]
     written: list[Path] = []
     if is_navigation(env_id, phases[0]):
-        fig = navigation_trajectories_figure(phases, tasks, task_indices, episode_index,
-                                             title=f"{stem}: trajectories before and after adaptation (return)")
-        png = out_dir / f"{stem}_trajectories.png"
-        fig.savefig(png)
-        written.append(png)
+        written.append(_save_trajectories(phases, tasks, task_indices, episode_index, out_dir, stem))
         for ti in _progress(task_indices, progress):
-            bounds = _nav_bounds([navigation_positions(ep, ti, episode_index) for ep in phases], [task_goal(tasks[ti])])
+            bounds = _nav_bounds([planar_positions(ep, ti, episode_index) for ep in phases], [task_goal(tasks[ti])])
             frames = []
             for k, episodes in enumerate(phases):
                 frames += navigation_phase_frames(episodes, tasks[ti], ti, k, bounds, episode_index, size=max(width, height))
@@ -573,6 +583,8 @@ def render_adaptation(env_id: str, phases: Sequence[Any], tasks: Sequence[Mappin
     if mujoco_family(env_id) is None and "qpos" not in (getattr(phases[0], "infos", None) or {}):
         raise RenderError(f"cannot render {env_id!r}: supported are 2D navigation and the MuJoCo families "
                           "(HalfCheetah*, Ant*)")
+    if all(task_goal(tasks[ti]) is not None for ti in task_indices) and "qpos" in (getattr(phases[0], "infos", None) or {}):
+        written.append(_save_trajectories(phases, tasks, task_indices, episode_index, out_dir, stem, "torso "))
     with MujocoReplay(env_id, width, height, camera) as replay:
         for ti in _progress(task_indices, progress):
             frames = []

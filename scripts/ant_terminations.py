@@ -5,7 +5,9 @@ An Ant episode terminates when the torso height ``qpos[2]`` leaves ``[0.2, 1.0]`
 For a run's checkpoint this adapts on held-out tasks exactly as ``rlmaml evaluate`` does (same tasks, seeds and
 step sizes) and, for every phase, prints the fraction of episodes that ended early, split by cause (torso below
 0.2 m: fell; above 1.0 m: jumped), the mean return of the episodes that ran the full horizon and of those that
-ended early, and the mean commanded-direction velocity ``d · v_x`` over the steps taken (AntDir).
+ended early, and what the task asks for, over the steps taken: the mean commanded-direction velocity ``d · v_x``
+(AntDir), the mean speed error ``|v_x − v*|`` (AntVel), or the torso's distance ``‖xy − g‖₂`` to the goal at the
+episode's last step and its closest approach (AntGoal).
 
 usage: python scripts/ant_terminations.py RUN_DIR [--num-tasks 40] [--grad-steps 1] [--seed 1000]
                                           [--episodes-per-task N]
@@ -20,11 +22,20 @@ from rlmaml.errors import UserError
 from rlmaml.rl.evaluate import adaptation_returns, held_out_tasks, load_run
 
 
+def _task_column(tasks) -> str:
+    if all("goal" in t for t in tasks):
+        return "goal"
+    return "direction" if all("direction" in t for t in tasks) else "velocity"
+
+
 def termination_table(config, tasks, phases) -> list[str]:
     low, high = 0.2, 1.0  # the Ant families' healthy torso height range
+    kind = _task_column(tasks)
+    task_header = {"direction": "d · v_x (m/s) |", "velocity": "\\|v_x − v*\\| (m/s) |",
+                   "goal": "‖xy − g‖₂ at the end (m) | closest ‖xy − g‖₂ (m) |"}[kind]
     header = ("| phase | ended early | fell (z < 0.2) | jumped (z > 1.0) | return, full episodes "
-              "| return, ended early | d · v_x (m/s) |")
-    lines = [header, "|---" * 7 + "|"]
+              "| return, ended early | " + task_header)
+    lines = [header, "|---" * (8 if kind == "goal" else 7) + "|"]
     for j, eps in enumerate(phases):
         lengths = eps.mask.sum(dim=0).long()  # [T, E]
         last = (lengths - 1).clamp(min=0)
@@ -33,11 +44,20 @@ def termination_table(config, tasks, phases) -> list[str]:
         returns = eps.returns
         full_return = returns[~early].mean().item() if (~early).any() else float("nan")
         early_return = returns[early].mean().item() if early.any() else float("nan")
-        direction = torch.tensor([float(t.get("direction", float("nan"))) for t in tasks])
-        speed = (eps.infos["x_velocity"] * direction[None, :, None] * eps.mask).sum() / eps.mask.sum()
-        lines.append(f"| {j} | {100 * early.double().mean():.1f}% | {100 * (early & (z < low)).double().mean():.1f}% "
-                     f"| {100 * (early & (z > high)).double().mean():.1f}% | {full_return:.1f} | {early_return:.1f} "
-                     f"| {speed:.2f} |")
+        row = (f"| {j} | {100 * early.double().mean():.1f}% | {100 * (early & (z < low)).double().mean():.1f}% "
+               f"| {100 * (early & (z > high)).double().mean():.1f}% | {full_return:.1f} | {early_return:.1f} |")
+        if kind == "goal":
+            goals = torch.tensor([t["goal"] for t in tasks], dtype=torch.float64)[None, :, None]  # [1, T, 1, 2]
+            distance = (eps.infos["qpos"][..., :2].double() - goals).norm(dim=-1)  # [H, T, E]
+            final = distance.gather(0, last[None])[0]
+            closest = distance.masked_fill(eps.mask == 0, float("inf")).amin(dim=0)
+            row += f" {final.mean():.2f} | {closest.mean():.2f} |"
+        else:
+            target = torch.tensor([float(t.get(kind, float("nan"))) for t in tasks])[None, :, None]
+            measure = (eps.infos["x_velocity"] * target if kind == "direction"
+                       else (eps.infos["x_velocity"] - target).abs())
+            row += f" {(measure * eps.mask).sum() / eps.mask.sum():.2f} |"
+        lines.append(row)
     return lines
 
 
@@ -65,4 +85,7 @@ if __name__ == "__main__":
     episodes = phases[0].episodes_per_task
     print(f"{args.run_dir}: {config.env}, {args.num_tasks} held-out tasks (seed {args.seed}), {episodes} episodes "
           f"per task and phase; mean return per phase: {', '.join(f'{r:.1f}' for r in returns.mean(dim=1).tolist())}\n")
+    if _task_column(tasks) == "goal":
+        start = torch.tensor([t["goal"] for t in tasks], dtype=torch.float64).norm(dim=1).mean()
+        print(f"the goals lie {start:.2f} m from the start (0, 0) on average\n")
     print("\n".join(termination_table(config, tasks, phases)))

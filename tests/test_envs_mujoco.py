@@ -493,3 +493,12 @@ def test_ant_termination_table_splits_early_ends_by_cause():
                    infos={"qpos": qpos, "x_velocity": velocity})
     rows = script.termination_table(SimpleNamespace(horizon=4), [{"direction": -1.0}], [eps])
     assert rows[2] == "| 0 | 66.7% | 33.3% | 33.3% | 4.0 | 2.5 | 1.00 |"
+    rows = script.termination_table(SimpleNamespace(horizon=4), [{"velocity": 0.5}], [eps])
+    assert rows[0].endswith("| \\|v_x − v*\\| (m/s) |") and rows[2].endswith("| 2.5 | 1.50 |")  # |-1 - 0.5|
+    # AntGoal, goal (2, 0): the torso walks x = 0, 1, 2, 3 along y = 0. Episodes end at x = 3 (passed the goal at
+    # x = 2), x = 1 (the later, closer steps are masked out) and x = 2: final 1, 1, 0 and closest 0, 1, 0.
+    qpos[..., 0] = torch.arange(4.0)[:, None, None]
+    qpos[..., 1] = 0.0
+    rows = script.termination_table(SimpleNamespace(horizon=4), [{"goal": [2.0, 0.0]}], [eps])
+    assert len(rows[1].split("|")) == len(rows[0].split("|")) == 10
+    assert rows[2] == "| 0 | 66.7% | 33.3% | 33.3% | 4.0 | 2.5 | 0.67 | 0.33 |"

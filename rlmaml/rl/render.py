@@ -445,7 +445,7 @@ def trajectories_figure(phases: Sequence[Any], tasks: Sequence[Mapping[str, Any]
     from matplotlib.figure import Figure
 
     n = len(task_indices)
-    fig = Figure(figsize=(3.8 * n, 4.6), dpi=110, layout="constrained")
+    fig = Figure(figsize=(max(3.8 * n, 6.4), 4.6), dpi=110, layout="constrained")  # wide enough for the title
     colors = ["tab:gray", "tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple"]
     for col, ti in enumerate(task_indices):
         ax = fig.add_subplot(1, n, col + 1)

@@ -31,11 +31,15 @@ def _task_column(tasks) -> str:
 def termination_table(config, tasks, phases) -> list[str]:
     low, high = 0.2, 1.0  # the Ant families' healthy torso height range
     kind = _task_column(tasks)
-    task_header = {"direction": "d · v_x (m/s) |", "velocity": "\\|v_x − v*\\| (m/s) |",
-                   "goal": "‖xy − g‖₂ at the end (m) | closest ‖xy − g‖₂ (m) |"}[kind]
-    header = ("| phase | ended early | fell (z < 0.2) | jumped (z > 1.0) | return, full episodes "
-              "| return, ended early | " + task_header)
-    lines = [header, "|---" * (8 if kind == "goal" else 7) + "|"]
+    task_columns = {"direction": ["d · v_x (m/s)"], "velocity": ["\\|v_x − v*\\| (m/s)"],
+                    "goal": ["‖xy − g‖₂ at the end (m)", "closest ‖xy − g‖₂ (m)"]}[kind]
+    columns = ["phase", "ended early", "fell (z < 0.2)", "jumped (z > 1.0)", "return, full episodes",
+               "return, ended early", *task_columns]
+    lines = ["| " + " | ".join(columns) + " |", "|---" * len(columns) + "|"]
+    if kind == "goal":
+        goals = torch.tensor([t["goal"] for t in tasks], dtype=torch.float64)[None, :, None]  # [1, T, 1, 2]
+    else:
+        target = torch.tensor([float(t.get(kind, float("nan"))) for t in tasks])[None, :, None]  # [1, T, 1]
     for j, eps in enumerate(phases):
         lengths = eps.mask.sum(dim=0).long()  # [T, E]
         last = (lengths - 1).clamp(min=0)
@@ -47,13 +51,11 @@ def termination_table(config, tasks, phases) -> list[str]:
         row = (f"| {j} | {100 * early.double().mean():.1f}% | {100 * (early & (z < low)).double().mean():.1f}% "
                f"| {100 * (early & (z > high)).double().mean():.1f}% | {full_return:.1f} | {early_return:.1f} |")
         if kind == "goal":
-            goals = torch.tensor([t["goal"] for t in tasks], dtype=torch.float64)[None, :, None]  # [1, T, 1, 2]
             distance = (eps.infos["qpos"][..., :2].double() - goals).norm(dim=-1)  # [H, T, E]
             final = distance.gather(0, last[None])[0]
             closest = distance.masked_fill(eps.mask == 0, float("inf")).amin(dim=0)
             row += f" {final.mean():.2f} | {closest.mean():.2f} |"
         else:
-            target = torch.tensor([float(t.get(kind, float("nan"))) for t in tasks])[None, :, None]
             measure = (eps.infos["x_velocity"] * target if kind == "direction"
                        else (eps.infos["x_velocity"] - target).abs())
             row += f" {(measure * eps.mask).sum() / eps.mask.sum():.2f} |"

@@ -580,10 +580,11 @@ def render_adaptation(env_id: str, phases: Sequence[Any], tasks: Sequence[Mappin
                 frames += navigation_phase_frames(episodes, tasks[ti], ti, k, bounds, episode_index, size=max(width, height))
             written.append(write_video(frames, out_dir / f"{stem}_task{ti}.mp4", fps))
         return written
-    if mujoco_family(env_id) is None and "qpos" not in (getattr(phases[0], "infos", None) or {}):
+    recorded_states = "qpos" in (getattr(phases[0], "infos", None) or {})
+    if mujoco_family(env_id) is None and not recorded_states:
         raise RenderError(f"cannot render {env_id!r}: supported are 2D navigation and the MuJoCo families "
                           "(HalfCheetah*, Ant*)")
-    if all(task_goal(tasks[ti]) is not None for ti in task_indices) and "qpos" in (getattr(phases[0], "infos", None) or {}):
+    if recorded_states and all(task_goal(tasks[ti]) is not None for ti in task_indices):
         written.append(_save_trajectories(phases, tasks, task_indices, episode_index, out_dir, stem, "torso "))
     with MujocoReplay(env_id, width, height, camera) as replay:
         for ti in _progress(task_indices, progress):

@@ -1,6 +1,8 @@
 #!/usr/bin/env python
 """Markdown table of an RL ``eval.json``: every method, mean ± 95% CI after 0..k inner steps, and the MAML
-paper's numbers for the env where they exist (used for the READMEs of results/).
+paper's numbers for the env where they exist (used for the READMEs of results/). For goal-position tasks
+(navigation, AntGoal) it adds how MAML's per-task return after the last step follows the goal's distance from
+the start: the correlation over tasks, and the nearest and farthest goals before and after adapting.
 
 usage: python scripts/rl_results_table.py RESULTS_DIR/eval.json
 """
@@ -9,11 +11,30 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
+
 from rlmaml.plotting import paper_reference
 
 ORDER = ["maml", "pretrained", "random", "oracle"]
 LABELS = {"maml": "MAML (ours)", "pretrained": "pretrained (ours)", "random": "random init (ours)",
           "oracle": "oracle (ours)"}
+
+def goal_distance_lines(result: dict, method: str = "maml", n: int = 4) -> list[str]:
+    """Per-task returns of ``method`` (0 and last step) against the goal's Euclidean distance from the origin."""
+    if not all("goal" in t for t in result.get("tasks", [])) or method not in result["methods"]:
+        return []
+    distance = np.linalg.norm(np.array([t["goal"] for t in result["tasks"]], dtype=np.float64), axis=1)
+    per_task = np.array(result["methods"][method]["per_task"], dtype=np.float64)  # [steps, tasks]
+    before, after = per_task[0], per_task[-1]
+    k = len(per_task) - 1
+    corr = np.corrcoef(distance, after)[0, 1]
+    lines = [f"{method}: correlation of the goal's distance with the return after {k} step(s): {corr:.2f}", "",
+             f"| goal distance (m) | return, 0 steps | return, {k} step(s) | gain |", "|---|---|---|---|"]
+    order = np.argsort(distance)
+    for i in [*order[:n], *order[-n:]]:
+        lines.append(f"| {distance[i]:.2f} | {before[i]:.1f} | {after[i]:.1f} | {after[i] - before[i]:+.1f} |")
+    return lines
+
 
 if __name__ == "__main__":
     result = json.loads(Path(sys.argv[1]).read_text())
@@ -36,3 +57,6 @@ if __name__ == "__main__":
     if reference:
         cells = [f"{r:.1f}" for r in reference[: len(steps)]] + [""] * max(0, len(steps) - len(reference))
         print("| MAML (paper) | " + " | ".join(cells) + " |")
+    goal_lines = goal_distance_lines(result)
+    if goal_lines:
+        print("\n" + "\n".join(goal_lines))

@@ -446,7 +446,7 @@ def test_loading_halfcheetah_keeps_its_mass_and_drops_only_the_assets_deprecatio
     The env drops that one notice (the 14 kg it sets stay), restores the warning handler, and forwards others."""
     import mujoco
 
-    from envs.mujoco_tasks import _asset_notices_silenced
+    from rlmaml.envs.mujoco_tasks import _asset_notices_silenced
 
     for _ in range(2):
         env = gym.make("rlmaml/HalfCheetahVel-v0")

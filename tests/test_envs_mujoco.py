@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 import torch
 from gymnasium.utils.env_checker import check_env
-from rlmaml.envs import make_batched
 
 import rlmaml  # noqa: F401
+from rlmaml.envs import make_batched
 from rlmaml.errors import UserError
 
 FAMILIES = ["rlmaml/HalfCheetahVel-v0", "rlmaml/HalfCheetahDir-v0", "rlmaml/AntVel-v0", "rlmaml/AntDir-v0",
@@ -244,7 +244,7 @@ def test_rllab_ant_has_softer_contacts_and_bad_values_are_named():
     """Every geom gets rllab's solref (0.02, 1) and solimp (0.8, 0.8, 0.01); from one state under the same
     controls the two models part ways once the feet touch the floor."""
     from rlmaml.config import ConfigError
-    from rlmaml.rl.train import TrainConfig, env_kwargs
+    from rlmaml.rl.config import TrainConfig, env_kwargs
 
     finals = []
     for ant_model in ("gymnasium", "rllab"):
@@ -278,7 +278,7 @@ def test_rllab_observation_against_forward_kinematics():
     ant's centre of mass equal to what a separate ``mj_forward`` of the same state gives, the world body's contact
     row included, and ``self.data`` left as ``mj_step`` left it (the velocity estimate reads its ``xpos``)."""
     from rlmaml.config import ConfigError
-    from rlmaml.rl.train import TrainConfig, env_kwargs
+    from rlmaml.rl.config import TrainConfig, env_kwargs
 
     kwargs = {"ant_model": "rllab", "frame_skip": 1, "timestep": 0.02}
     env = gym.make("rlmaml/AntDir-v0", ant_obs="rllab", **kwargs).unwrapped

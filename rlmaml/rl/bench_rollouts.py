@@ -27,7 +27,7 @@ import torch
 from torch import nn
 
 from rlmaml.errors import UserError
-from rlmaml.rl.train import ENV_TIMING_KEYS
+from rlmaml.rl.config import ENV_TIMING_KEYS
 
 
 def add_arguments(parser) -> None:

@@ -165,7 +165,7 @@ def evaluate_methods(maml_run_dir: str | Path, compare_dirs: Sequence[str | Path
             episodes[name] = phases
         bar.update(1)
 
-    from .train import ENV_KEYS
+    from .config import ENV_KEYS
 
     others = [(run_dir, *evaluate.load_run(run_dir, device)) for run_dir in compare_dirs]
     for run_dir, other_config, _, _ in others:  # a mismatch fails before any evaluation work
@@ -210,7 +210,7 @@ def real_time_fps(config) -> float:
     20 otherwise."""
     from rlmaml.envs import MUJOCO_ENV_IDS, make_batched
 
-    from .train import env_kwargs
+    from .config import env_kwargs
 
     if config.env not in MUJOCO_ENV_IDS:
         return 20.0

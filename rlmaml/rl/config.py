@@ -1,0 +1,117 @@
+"""The configuration of ``rlmaml train``: :class:`TrainConfig`, one field per key of the YAML presets and
+``key=value`` overrides, validated with one-line errors that name the key and what it allows."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+import torch
+
+from ..config import ConfigError, require
+
+DEFAULT_PRESET = "navigation"
+
+
+# Config keys that set the MuJoCo env's control interval dt = timestep · frame_skip (0 = the env's own).
+ENV_TIMING_KEYS = ("frame_skip", "timestep")
+# Config keys passed on to the env's constructor when they differ from their default (runs compared side by
+# side must agree on them).
+ENV_KEYS = (*ENV_TIMING_KEYS, "ant_model", "ant_obs")
+
+
+@dataclass
+class TrainConfig:
+    """Every key of ``rlmaml train`` (YAML presets and ``key=value`` overrides set these)."""
+
+    env: str = "rlmaml/Navigation2D-v0"
+    algorithm: Literal["maml", "pretrained", "oracle"] = "maml"
+    num_batches: int = 200
+    meta_batch_size: int = 20
+    episodes_per_task: int = 20
+    horizon: int = 100
+    fast_lr: float = 0.1
+    num_inner_steps: int = 1
+    first_order: bool = False
+    meta_optimizer: Literal["trpo", "adam"] = "trpo"
+    meta_lr: float = 1e-3
+    max_kl: float = 0.01
+    cg_iters: int = 10
+    cg_damping: float = 1e-5
+    fisher_tasks: int = 0
+    ls_max_steps: int = 15
+    ls_backtrack_ratio: float = 0.8
+    gamma: float = 0.99
+    gae_lambda: float = 1.0
+    hidden_sizes: list[int] = field(default_factory=lambda: [100, 100])
+    nonlinearity: Literal["relu", "tanh", "softplus"] = "relu"
+    init_log_std: float = 0.0
+    normalize_actions: bool = True
+    frame_skip: int = 0
+    timestep: float = 0.0
+    ant_model: Literal["gymnasium", "rllab"] = "gymnasium"
+    ant_obs: Literal["gymnasium", "rllab"] = "gymnasium"
+    checkpoint_every: int = 10
+    seed: int = 0
+    device: str = "cpu"
+    num_threads: int = 0
+
+    def validate(self) -> None:
+        from rlmaml.envs import ENV_IDS
+
+        require(self.env in ENV_IDS, "env", f"one of {', '.join(ENV_IDS)}", self.env)
+        for key in ("num_batches", "meta_batch_size", "episodes_per_task", "horizon", "cg_iters", "ls_max_steps",
+                    "checkpoint_every"):
+            require(getattr(self, key) > 0, key, "a positive integer", getattr(self, key))
+        require(0 <= self.fisher_tasks <= self.meta_batch_size, "fisher_tasks",
+                f"an integer from 0 (every task) to meta_batch_size ({self.meta_batch_size})", self.fisher_tasks)
+        require(self.num_inner_steps >= 0, "num_inner_steps", "a non-negative integer", self.num_inner_steps)
+        require(self.algorithm != "maml" or self.num_inner_steps >= 1, "num_inner_steps",
+                ">= 1 for algorithm maml (pretrained/oracle use 0)", self.num_inner_steps)
+        require(self.fast_lr > 0, "fast_lr", "> 0", self.fast_lr)
+        require(self.meta_lr > 0, "meta_lr", "> 0", self.meta_lr)
+        require(self.max_kl > 0, "max_kl", "> 0", self.max_kl)
+        require(self.cg_damping >= 0, "cg_damping", ">= 0", self.cg_damping)
+        require(0 < self.ls_backtrack_ratio < 1, "ls_backtrack_ratio", "in (0, 1)", self.ls_backtrack_ratio)
+        require(0 < self.gamma <= 1, "gamma", "in (0, 1]", self.gamma)
+        require(0 <= self.gae_lambda <= 1, "gae_lambda", "in [0, 1]", self.gae_lambda)
+        require(len(self.hidden_sizes) > 0 and all(h > 0 for h in self.hidden_sizes), "hidden_sizes",
+                "a non-empty list of positive integers", self.hidden_sizes)
+        require(np.isfinite(self.init_log_std), "init_log_std", "a finite number", self.init_log_std)
+        require(self.frame_skip >= 0, "frame_skip", "a non-negative integer (0 = the env's default)", self.frame_skip)
+        require(0 <= self.timestep < math.inf, "timestep", "a non-negative number of seconds (0 = the model's own)",
+                self.timestep)
+        for key in ENV_TIMING_KEYS:
+            if getattr(self, key):
+                from rlmaml.envs import MUJOCO_ENV_IDS
+
+                require(self.env in MUJOCO_ENV_IDS, key,
+                        f"0 for {self.env} (it applies to the MuJoCo families: {', '.join(MUJOCO_ENV_IDS)})",
+                        getattr(self, key))
+        from rlmaml.envs import ANT_ENV_IDS, ANT_MODELS, ANT_OBSERVATIONS
+
+        for key, allowed in (("ant_model", ANT_MODELS), ("ant_obs", ANT_OBSERVATIONS)):
+            value = getattr(self, key)
+            require(value in allowed, key, " or ".join(allowed), value)
+            require(value == "gymnasium" or self.env in ANT_ENV_IDS, key,
+                    f"gymnasium for {self.env} (rllab applies to the Ant families: {', '.join(ANT_ENV_IDS)})", value)
+        require(self.seed >= 0, "seed", "a non-negative integer", self.seed)
+        require(self.num_threads >= 0, "num_threads", "a non-negative integer (0 = torch default)", self.num_threads)
+        require(self.device == "cpu" or self.device.startswith("cuda"), "device", "cpu or cuda[:N]", self.device)
+        if self.device.startswith("cuda") and not torch.cuda.is_available():
+            raise ConfigError(f"config key 'device': {self.device!r} requested but CUDA is not available; use cpu")
+
+    @property
+    def inner_steps(self) -> int:
+        """k: inner steps actually taken (0 for the pretrained and oracle baselines)."""
+        return self.num_inner_steps if self.algorithm == "maml" else 0
+
+
+
+def env_kwargs(cfg: TrainConfig) -> dict:
+    """Constructor arguments of the config's env beyond the horizon: ``frame_skip``, ``timestep`` (MuJoCo),
+    ``ant_model`` and ``ant_obs`` (Ant) when they differ from their defaults."""
+    default = TrainConfig()
+    return {key: getattr(cfg, key) for key in ENV_KEYS if getattr(cfg, key) != getattr(default, key)}

@@ -13,12 +13,17 @@ import numpy as np
 import pytest
 import torch
 
+from rlmaml.cli import main as cli_main
 from rlmaml.config import ConfigError, load_config
 from rlmaml.errors import UserError
 from rlmaml.supervised import omniglot
 from rlmaml.supervised.experiment import SupervisedConfig, TaskSource, make_learner, meta_update
 from rlmaml.supervised.tasks import OmniglotTasks, SinusoidTasks
-from rlmaml.supervised.train import main
+
+
+def main(argv: list[str]) -> int:
+    """``rlmaml supervised ARGV``."""
+    return cli_main(["supervised", *argv])
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("RLMAML_DATA") or REPO.parent / "shared" / "data" / "omniglot")
@@ -161,10 +166,10 @@ def test_task_batched_meta_gradient_equals_per_task_loop():
         model, params, alpha, _opt = make_learner(cfg, "cpu")
         from rlmaml.supervised import experiment
 
-        fast = experiment.adapt_tasks(model, params, alpha, batch, cfg, 2, False, batched=True)
+        fast = experiment.adapt_to_support(model, params, alpha, batch, cfg, 2, False, batched=True)
         batched_loss = experiment.query_scores(model, fast, batch, cfg, True)[0].mean()
         g_batched = torch.autograd.grad(batched_loss, list(params.values()))
-        fast = experiment.adapt_tasks(model, params, alpha, batch, cfg, 2, False, batched=False)
+        fast = experiment.adapt_to_support(model, params, alpha, batch, cfg, 2, False, batched=False)
         loop_loss = torch.stack([torch.nn.functional.mse_loss(experiment.forward(model, fp, x), y)
                                  for fp, x, y in zip(fast, batch[2], batch[3])]).mean()
         g_loop = torch.autograd.grad(loop_loss, list(params.values()))
@@ -258,11 +263,26 @@ def test_bad_config_values_give_one_line_errors():
     assert (cfg.num_ways, cfg.inner_step_size, cfg.inner_steps, cfg.meta_batch_size) == (20, 0.1, 5, 16)
 
 
-def test_cli_errors_are_user_errors(tmp_path):
-    with pytest.raises(UserError, match="unknown config key 'bogus'"):
-        main(["sinusoid", "bogus=1", "--out", str(tmp_path / "a"), "--no-progress"])
-    with pytest.raises(UserError, match="no config.yaml"):
-        main(["--resume", "--out", str(tmp_path / "b")])
+def test_cli_errors_are_one_line_messages(tmp_path, capsys):
+    def error(*argv):
+        assert main(list(argv)) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("rlmaml: error: ") and "\n" not in err
+        return err
+
+    assert "unknown config key 'bogus'" in error("sinusoid", "bogus=1", "--out", str(tmp_path / "a"), "--no-progress")
+    missing = tmp_path / "b"
+    assert f"--resume {str(missing)!r}: no such directory" in error("--resume", str(missing))
+    missing.mkdir()
+    assert f"--resume {str(missing)!r}: no config.yaml there" in error("--resume", str(missing))
+    assert f"--evaluate-only {str(missing)!r}: no config.yaml there" in error("--evaluate-only", str(missing))
+    (missing / "config.yaml").write_text("task: sinusoid\n")
+    assert f"--resume {str(missing)!r}: no checkpoint.pt there" in error("--resume", str(missing))
+    assert "give key=value overrides, not 'sinusoid'" in error("sinusoid", "--resume", str(missing))
+    assert "--out" in error("--resume", str(missing), "--out", str(tmp_path / "c"))
+    assert "give one preset" in error("seed=1")
+    with pytest.raises(SystemExit):  # argparse: not both
+        main(["--resume", str(missing), "--evaluate-only", str(missing)])
 
 
 # ---------------------------------------------------------------------------- end to end
@@ -272,13 +292,13 @@ def _records(run):
             for line in (run / "metrics.jsonl").read_text().splitlines()]
 
 
-def test_sinusoid_train_resume_exact_and_evaluate(tmp_path):
+def test_sinusoid_train_resume_exact_and_evaluate(tmp_path, capsys):
     common = ["meta_batch_size=5", "eval_tasks=30", "eval_query=20", "checkpoint_every=2", "--no-progress"]
     straight, split = tmp_path / "straight", tmp_path / "split"
     assert main(["sinusoid", "num_iterations=6", "--out", str(straight), *common]) == 0
     assert main(["sinusoid", "num_iterations=3", "--out", str(split), "--no-eval", *common]) == 0
     assert not (split / "eval.json").exists()
-    assert main(["--resume", "--out", str(split), "num_iterations=6", "--no-progress"]) == 0
+    assert main(["--resume", str(split), "num_iterations=6", "--no-progress"]) == 0
     assert _records(straight) == _records(split) and len(_records(split)) == 6
     assert [r["iteration"] for r in _records(split)] == list(range(6))
     a = torch.load(straight / "checkpoint.pt", weights_only=False)
@@ -295,14 +315,14 @@ def test_sinusoid_train_resume_exact_and_evaluate(tmp_path):
     assert "num_iterations: 6" in (straight / "config.yaml").read_text()
     # evaluate-only rewrites eval.json with other settings
     (straight / "eval.json").unlink()
-    assert main(["--evaluate-only", "--out", str(straight), "eval_tasks=10", "--no-progress"]) == 0
+    assert main(["eval_tasks=10", "--evaluate-only", str(straight), "--no-progress"]) == 0
     assert json.loads((straight / "eval.json").read_text())["num_tasks"] == 10
-    with pytest.raises(UserError, match="already holds a checkpoint"):
-        main(["sinusoid", "--out", str(straight), "--no-progress"])
+    assert main(["sinusoid", "--out", str(straight), "--no-progress"]) == 2
+    assert "already holds a checkpoint" in capsys.readouterr().err
 
 
 @needs_data
-def test_omniglot_tiny_run_from_zip(tmp_path):
+def test_omniglot_tiny_run_from_zip(tmp_path, capsys):
     run = tmp_path / "omni"
     args = ["omniglot", f"data_dir={SMALL_ZIP}", f"cache_dir={tmp_path / 'cache'}", "meta_train_characters=100",
             "num_filters=8", "meta_batch_size=2", "num_query=2", "eval_query=2", "num_iterations=2",
@@ -313,14 +333,12 @@ def test_omniglot_tiny_run_from_zip(tmp_path):
     ev = json.loads((run / "eval.json").read_text())
     assert 0.0 <= ev["accuracy_mean"] <= 1.0 and ev["accuracy_ci95"] >= 0 and ev["num_tasks"] == 6
     assert set(ev["accuracy_by_steps"]) == {"0", "1", "3"} and ev["inner_steps"] == 3
-    with pytest.raises(UserError, match="does not exist"):
-        main(["omniglot", f"data_dir={tmp_path / 'missing'}", "--out", str(tmp_path / "x"), "--no-progress"])
+    assert main(["omniglot", f"data_dir={tmp_path / 'missing'}", "--out", str(tmp_path / "x"), "--no-progress"]) == 2
+    assert "does not exist" in capsys.readouterr().err
 
 
 def test_bench_prints_one_json_object(capsys):
-    from rlmaml.supervised.bench import main as bench_main
-
-    assert bench_main(["--task", "sinusoid", "--batches", "2", "meta_batch_size=5"]) == 0
+    assert cli_main(["bench", "supervised", "meta_batch_size=5", "--task", "sinusoid", "--batches", "2"]) == 0
     result = json.loads(capsys.readouterr().out.strip())
     assert result["ratio"] == pytest.approx(result["rlmaml_first_order_batches_per_s"]
                                             / result["naive_first_order_batches_per_s"], rel=1e-2)
@@ -364,8 +382,6 @@ def test_conv4_meta_update_gradient_matches_finite_differences():
 
 
 def test_cli_exit_code_and_one_line_message(tmp_path, capsys):
-    from rlmaml.cli import main as cli_main
-
     assert cli_main(["supervised", "sinusoid", "--out", str(tmp_path / "r"), "meta_lr=-1"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("rlmaml: error: config key 'meta_lr'") and "\n" not in err

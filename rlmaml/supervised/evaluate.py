@@ -21,7 +21,6 @@ every step count in ``eval_steps``; the mean and the 95% confidence interval
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 
 import numpy as np
@@ -31,7 +30,15 @@ from tqdm import tqdm
 from ..checkpoint import CHECKPOINT_NAME, load_checkpoint
 from ..core import detach_params
 from ..logging import read_metrics
-from .experiment import SupervisedConfig, TaskSource, adapt_tasks, batched_tasks, build_model, query_scores
+from ..stats import mean_ci95, moving_average
+from .experiment import (
+    SupervisedConfig,
+    TaskSource,
+    adapt_to_support,
+    batched_tasks,
+    build_model,
+    query_scores,
+)
 
 EVAL_NAME = "eval.json"
 CHUNK = 25
@@ -58,12 +65,12 @@ def adaptation_scores(model, params, step_sizes, tasks: TaskSource, cfg: Supervi
             for k in steps:
                 if k > done:  # continue adapting from the previous step count
                     if batched:
-                        fast = adapt_tasks(model, fast, step_sizes, batch, cfg, k - done, True, True, per_task_params=True)
+                        fast = adapt_to_support(model, fast, step_sizes, batch, cfg, k - done, True, True, per_task_params=True)
                         fast = {name: v.detach() for name, v in fast.items()}
                     else:
                         fast = [
                             {name: v.detach() for name, v in
-                             adapt_tasks(model, fp, step_sizes, tuple(t[i:i + 1] for t in batch), cfg,
+                             adapt_to_support(model, fp, step_sizes, tuple(t[i:i + 1] for t in batch), cfg,
                                          k - done, True, False)[0].items()}
                             for i, fp in enumerate(fast)]
                     done = k
@@ -83,14 +90,6 @@ def adaptation_scores(model, params, step_sizes, tasks: TaskSource, cfg: Supervi
     return {k: {m: np.concatenate(v) for m, v in s.items() if v} for k, s in scores.items()}
 
 
-def mean_ci95(values: np.ndarray) -> tuple[float, float]:
-    """(mean, 1.96·s/√n)."""
-    values = np.asarray(values, dtype=np.float64)
-    if len(values) < 2:
-        return float(values.mean()), float("nan")
-    return float(values.mean()), float(1.96 * values.std(ddof=1) / math.sqrt(len(values)))
-
-
 def summarize(scores: dict[int, dict[str, np.ndarray]], classification: bool) -> dict:
     out: dict = {}
     if classification:
@@ -106,7 +105,7 @@ def summarize(scores: dict[int, dict[str, np.ndarray]], classification: bool) ->
     return out
 
 
-def evaluate_run(run_dir: str | Path, cfg: SupervisedConfig, progress: bool = True) -> dict:
+def evaluate_checkpoint(run_dir: str | Path, cfg: SupervisedConfig, progress: bool = True) -> dict:
     """Evaluate the checkpoint in ``run_dir`` (and the pretrained baseline) and write eval.json."""
     run_dir = Path(run_dir)
     device = torch.device(cfg.device)
@@ -147,13 +146,9 @@ def plot_learning_curve(run_dir: str | Path, path: str | Path | None = None, win
     it = np.array([r["iteration"] for r in records])
     window = window or max(1, len(records) // 100)
 
-    def smooth(key):
+    def smooth(key):  # full windows only
         y = np.array([np.nan if r.get(key) is None else r[key] for r in records], dtype=float)
-        kernel = np.ones(window)
-        valid = np.isfinite(y)
-        num = np.convolve(np.where(valid, y, 0.0), kernel, "valid")
-        den = np.convolve(valid.astype(float), kernel, "valid")
-        return it[window - 1:], num / np.maximum(den, 1)
+        return it[window - 1:], moving_average(y, window)[window - 1:]
 
     keys = [k for k in ("query_accuracy", "query_loss") if records and k in records[0]]
     fig, axes = plt.subplots(1, len(keys), figsize=(5.5 * len(keys), 4), squeeze=False)

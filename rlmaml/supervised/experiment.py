@@ -31,7 +31,7 @@ from ..config import require
 from ..core import adapt, forward, meta_sgd_step_sizes, named_params, reptile_gradient
 from ..core.params import Params
 from .models import Conv4, SinusoidMLP
-from .tasks import OmniglotTasks, SinusoidTasks, TaskBatch
+from .tasks import OmniglotTasks, SinusoidTasks, SupportQueryBatch
 
 
 @dataclass
@@ -150,7 +150,7 @@ class TaskSource:
             self.test = OmniglotTasks(images, test_ids, False, device, dtype)
 
     def sample(self, rng: np.random.Generator, num_tasks: int, split: str = "train",
-               num_query: int | None = None) -> TaskBatch:
+               num_query: int | None = None) -> SupportQueryBatch:
         cfg = self.cfg
         num_query = cfg.num_query if num_query is None else num_query
         if cfg.task == "sinusoid":
@@ -166,9 +166,11 @@ def expand_params(params: Params, num_tasks: int) -> Params:
     return {n: p.unsqueeze(0).expand(num_tasks, *p.shape) for n, p in params.items()}
 
 
-def adapt_tasks(model: nn.Module, params: Params, step_sizes, batch: TaskBatch, cfg: SupervisedConfig,
-                num_steps: int, first_order: bool, batched: bool, per_task_params: bool = False) -> list[Params] | Params:
-    """θ'_i for every task of ``batch``: a task-batched dict (``batched``) or a list of dicts.
+def adapt_to_support(model: nn.Module, params: Params, step_sizes, batch: SupportQueryBatch, cfg: SupervisedConfig,
+                     num_steps: int, first_order: bool, batched: bool,
+                     per_task_params: bool = False) -> list[Params] | Params:
+    """θ'_i for every task i of ``batch``: ``num_steps`` gradient steps on its support set,
+    θ_{j+1} = θ_j − α ∇L_{S_i}(θ_j) from θ_0 = θ; a task-batched dict (``batched``) or a list of dicts.
 
     With ``batched`` the shared θ gets a task axis first, unless ``per_task_params`` says
     ``params`` already carries one (continuing an adaptation)."""
@@ -184,7 +186,7 @@ def adapt_tasks(model: nn.Module, params: Params, step_sizes, batch: TaskBatch, 
             for x, y in zip(xs, ys)]
 
 
-def query_scores(model: nn.Module, fast_params, batch: TaskBatch, cfg: SupervisedConfig,
+def query_scores(model: nn.Module, fast_params, batch: SupportQueryBatch, cfg: SupervisedConfig,
                  batched: bool) -> tuple[Tensor, Tensor | None]:
     """Per-task query losses L_{Q_i}(θ'_i) and accuracies (classification), shape (B,)."""
     xq, yq = batch[2], batch[3]
@@ -208,7 +210,7 @@ def _all_finite(tensors) -> bool:
 
 
 def meta_update(model: nn.Module, params: Params, step_sizes, optimizer: torch.optim.Optimizer,
-                batch: TaskBatch, cfg: SupervisedConfig) -> dict[str, float]:
+                batch: SupportQueryBatch, cfg: SupervisedConfig) -> dict[str, float]:
     """One meta-update on ``batch``; returns ``query_loss`` (and ``query_accuracy``), or
     ``skipped=1`` with θ untouched when a loss or gradient is not finite."""
     optimizer.zero_grad(set_to_none=True)
@@ -217,7 +219,7 @@ def meta_update(model: nn.Module, params: Params, step_sizes, optimizer: torch.o
     num_tasks = len(batch[0])
     try:
         if cfg.algorithm == "reptile":
-            fast = adapt_tasks(model, params, step_sizes, batch, cfg, cfg.inner_steps, True, batched)
+            fast = adapt_to_support(model, params, step_sizes, batch, cfg, cfg.inner_steps, True, batched)
             with torch.no_grad():
                 losses, accs = query_scores(model, fast, batch, cfg, batched)
             fast_list = [{n: v[i] for n, v in fast.items()} for i in range(num_tasks)] if batched else fast
@@ -225,7 +227,7 @@ def meta_update(model: nn.Module, params: Params, step_sizes, optimizer: torch.o
             for name, p in params.items():
                 p.grad = grads[name]
         elif batched:
-            fast = adapt_tasks(model, params, step_sizes, batch, cfg, cfg.inner_steps, cfg.first_order, True)
+            fast = adapt_to_support(model, params, step_sizes, batch, cfg, cfg.inner_steps, cfg.first_order, True)
             losses, accs = query_scores(model, fast, batch, cfg, True)
             if torch.isfinite(losses).all():
                 losses.mean().backward()
@@ -234,7 +236,7 @@ def meta_update(model: nn.Module, params: Params, step_sizes, optimizer: torch.o
             loss_list, acc_list = [], []
             for i in range(num_tasks):
                 task = tuple(t[i : i + 1] for t in batch)
-                fast = adapt_tasks(model, params, step_sizes, task, cfg, cfg.inner_steps, cfg.first_order, False)
+                fast = adapt_to_support(model, params, step_sizes, task, cfg, cfg.inner_steps, cfg.first_order, False)
                 loss_i, acc_i = query_scores(model, fast, task, cfg, False)
                 if not torch.isfinite(loss_i).all():
                     loss_list.append(loss_i.detach())

@@ -1,6 +1,6 @@
 """Few-shot task distributions: sinusoid regression and Omniglot N-way K-shot classification.
 
-A task batch is a tuple of tensors with a leading task dimension,
+A task batch is a :data:`SupportQueryBatch`, four tensors with a leading task dimension,
 ``(x_support, y_support, x_query, y_query)``, on the requested device. Sampling draws
 from a ``numpy.random.Generator`` so that a run's task stream is checkpointed and resumed
 exactly.
@@ -19,7 +19,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-TaskBatch = tuple[Tensor, Tensor, Tensor, Tensor]
+SupportQueryBatch = tuple[Tensor, Tensor, Tensor, Tensor]
+"""(x_S, y_S, x_Q, y_Q) of B tasks: support set S_i (adapted on) and query set Q_i (scored on), task axis first."""
 
 
 @dataclass
@@ -39,7 +40,7 @@ class SinusoidTasks:
         return x, amplitude[:, None, None] * np.sin(x - phase[:, None, None])
 
     def sample(self, rng: np.random.Generator, num_tasks: int, num_support: int, num_query: int,
-               device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32) -> TaskBatch:
+               device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32) -> SupportQueryBatch:
         amplitude, phase = self.sample_parameters(rng, num_tasks)
         xs, ys = self.points(rng, amplitude, phase, num_support)
         xq, yq = self.points(rng, amplitude, phase, num_query)
@@ -62,7 +63,7 @@ class OmniglotTasks:
         self.device = device
 
     def sample(self, rng: np.random.Generator, num_tasks: int, num_ways: int, num_shots: int,
-               num_query: int) -> TaskBatch:
+               num_query: int) -> SupportQueryBatch:
         if num_ways > self.num_classes:
             raise ValueError(f"{num_ways}-way tasks need {num_ways} classes, only {self.num_classes} available")
         per_class = num_shots + num_query

@@ -28,7 +28,8 @@ import numpy as np
 import torch
 
 from ..config import load_config, parse_overrides
-from .experiment import SupervisedConfig, TaskSource, make_learner, meta_update, task_loss
+from ..errors import UserError
+from ..supervised.experiment import SupervisedConfig, TaskSource, make_learner, meta_update, task_loss
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -73,8 +74,6 @@ def run(args) -> int:
     overrides = {**parse_overrides(args.overrides), "device": args.device}
     cfg = load_config(SupervisedConfig, args.task, overrides)
     if args.batches < 1:
-        from ..errors import UserError
-
         raise UserError(f"--batches must be >= 1, got {args.batches}")
     device = torch.device(cfg.device)
     source = TaskSource(cfg, device)
@@ -112,12 +111,3 @@ def run(args) -> int:
     print(json.dumps(result))
     return 0
 
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="rlmaml bench supervised", description=__doc__.splitlines()[0])
-    add_arguments(parser)
-    return run(parser.parse_args(argv))
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -1,0 +1,16 @@
+"""Side-by-side speed benchmarks, each printing one JSON object (``rlmaml bench <name>``).
+
+A benchmark is a module with ``add_arguments(parser)`` and ``run(args) -> int``, named in
+:data:`BENCHMARKS`; only the one chosen is imported.
+"""
+
+from __future__ import annotations
+
+BENCHMARKS: dict[str, tuple[str, str]] = {
+    "supervised": ("rlmaml.bench.supervised", "meta-batches per second of supervised MAML vs a plain per-task loop"),
+    "rollouts": ("rlmaml.rl.bench_rollouts", "rollout throughput: the batched engine vs Gymnasium's vector envs vs the physics limit"),
+    "meta-step": ("rlmaml.rl.bench_meta_step", "time one MAML-TRPO meta-batch (sampling and meta-update) on a preset"),
+}
+"""name -> (module with ``add_arguments(parser)`` and ``run(args) -> int``, one line of help)."""
+
+__all__ = ["BENCHMARKS"]

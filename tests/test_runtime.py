@@ -48,3 +48,61 @@ def test_unknown_policy_is_a_one_line_error(monkeypatch):
     monkeypatch.setenv("RLMAML_ALLOCATOR", "none")
     with pytest.raises(UserError, match="RLMAML_ALLOCATOR"):
         cpu_allocator()
+
+
+# ---------------------------------------------------------------------------- rlmaml.run: stopping on a signal
+
+def test_stop_signals_raise_keyboard_interrupt_and_restore_the_previous_handlers():
+    import os
+    import signal
+
+    from rlmaml.run import stop_on_signals
+
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # what a background shell leaves a job with
+    try:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            with pytest.raises(KeyboardInterrupt, match=f"signal {int(signum)}"), stop_on_signals():
+                os.kill(os.getpid(), signum)
+                for _ in range(1000):  # the handler runs between bytecodes of the main thread
+                    pass
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+        assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def test_deferred_stop_raises_at_the_end_of_the_block():
+    import os
+    import signal
+
+    from rlmaml.run import deferred_stop, stop_on_signals
+
+    done = []
+    with pytest.raises(KeyboardInterrupt), stop_on_signals():
+        with deferred_stop():
+            os.kill(os.getpid(), signal.SIGTERM)
+            for _ in range(1000):
+                pass
+            done.append("the rest of the step")
+        done.append("after the step")
+    assert done == ["the rest of the step"]
+    with stop_on_signals():  # a failing block forgets the signal: the next block ends normally
+        with pytest.raises(ValueError), deferred_stop():
+            os.kill(os.getpid(), signal.SIGTERM)
+            raise ValueError
+        with deferred_stop():
+            pass
+
+
+def test_resume_dir_names_the_directory_and_what_is_missing(tmp_path):
+    from rlmaml.run import resume_dir
+
+    with pytest.raises(UserError, match=r"^--resume '.*nowhere': no such directory"):
+        resume_dir(tmp_path / "nowhere")
+    with pytest.raises(UserError, match=r"^--evaluate-only '.*': no config.yaml there; not a run directory$"):
+        resume_dir(tmp_path, "--evaluate-only")
+    (tmp_path / "config.yaml").write_text("seed: 0\n")
+    with pytest.raises(UserError, match="no checkpoint.pt there"):
+        resume_dir(tmp_path)
+    (tmp_path / "checkpoint.pt").write_bytes(b"")
+    assert resume_dir(str(tmp_path)) == tmp_path

@@ -6,6 +6,10 @@ from __future__ import annotations
 import json
 import math
 import os
+import signal
+import subprocess
+import sys
+import time
 import zipfile
 from pathlib import Path
 
@@ -319,6 +323,32 @@ def test_sinusoid_train_resume_exact_and_evaluate(tmp_path, capsys):
     assert json.loads((straight / "eval.json").read_text())["num_tasks"] == 10
     assert main(["sinusoid", "--out", str(straight), "--no-progress"]) == 2
     assert "already holds a checkpoint" in capsys.readouterr().err
+
+
+def test_sigterm_mid_run_checkpoints_and_resume_matches_an_undisturbed_run(tmp_path):
+    """A real ``rlmaml supervised`` process stopped by SIGTERM mid-run exits 130 with a checkpoint of the
+    iterations it logged; ``--resume`` then gives exactly the metrics and parameters of a run never stopped."""
+    common = ["meta_batch_size=5", "eval_tasks=10", "eval_query=10", "checkpoint_every=1000", "--no-progress"]
+    split, straight = tmp_path / "split", tmp_path / "straight"
+    process = subprocess.Popen([sys.executable, "-m", "rlmaml", "supervised", "sinusoid", "num_iterations=100000",
+                                "--out", str(split), *common], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                               text=True)
+    metrics, deadline = split / "metrics.jsonl", time.monotonic() + 120
+    while not (metrics.is_file() and len(metrics.read_text().splitlines()) >= 3):
+        assert process.poll() is None and time.monotonic() < deadline, process.stderr.read()
+        time.sleep(0.01)
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(60) == 130 and "rlmaml: interrupted" in process.stderr.read()
+    stopped = torch.load(split / "checkpoint.pt", weights_only=False)["iteration"]
+    assert 3 <= stopped < 100000 and len(_records(split)) == stopped  # every logged iteration, none half-done
+    total = stopped + 3
+    assert main(["--resume", str(split), f"num_iterations={total}", "--no-progress"]) == 0
+    assert main(["sinusoid", f"num_iterations={total}", "--out", str(straight), *common]) == 0
+    assert _records(split) == _records(straight) and len(_records(split)) == total
+    a, b = (torch.load(d / "checkpoint.pt", weights_only=False) for d in (split, straight))
+    assert all(torch.equal(a["params"][n], b["params"][n]) for n in a["params"])
+    ev_a, ev_b = (json.loads((d / "eval.json").read_text()) for d in (split, straight))
+    assert ev_a["mse_by_steps"] == ev_b["mse_by_steps"] and ev_a["pretrained"] == ev_b["pretrained"]
 
 
 @needs_data

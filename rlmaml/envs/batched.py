@@ -20,6 +20,8 @@ import torch
 
 from rlmaml.errors import UserError
 
+from .task_env import missing_task_protocol, task_protocol_error
+
 
 class BatchedEnv:
     """Common interface of the native engines and of the Gymnasium-vector fallback.
@@ -143,9 +145,10 @@ class GymVectorBatchedEnv(BatchedEnv):
         if max_episode_steps is not None:
             make_kwargs["max_episode_steps"] = int(max_episode_steps)
         self._probe = gym.make(env_id, **make_kwargs)
-        for name in ("sample_tasks", "set_task", "task_vector"):
-            if not hasattr(self._probe.unwrapped, name):
-                raise UserError(f"env {env_id!r} does not implement the task protocol (missing {name!r})")
+        missing = missing_task_protocol(self._probe)
+        if missing:
+            self._probe.close()
+            raise UserError(task_protocol_error(env_id, missing))
         self.max_episode_steps = int(self._probe.spec.max_episode_steps or 0) if self._probe.spec else 0
         obs_space, act_space = self._probe.observation_space, self._probe.action_space
         self.observation_dim = int(np.prod(obs_space.shape)) + (

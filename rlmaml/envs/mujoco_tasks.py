@@ -53,7 +53,7 @@ from gymnasium.envs.mujoco.half_cheetah_v5 import HalfCheetahEnv
 
 from rlmaml.errors import UserError
 
-from . import ANT_MODELS, ANT_OBSERVATIONS
+from .registry import ANT_MODEL, ANT_OBS
 from .task_env import TaskEnvMixin
 
 # Gymnasium's half_cheetah.xml fixes the total mass with the compiler attribute ``settotalmass``, which MuJoCo
@@ -279,10 +279,9 @@ class _AntTaskEnv(_MujocoTaskEnv, AntEnv):
     def __init__(self, render_mode=None, task=None, timestep=None, ant_model="gymnasium", ant_obs="gymnasium",
                  **kwargs):
         self._check_frame_skip(kwargs.get("frame_skip"))
-        if ant_model not in ANT_MODELS:
-            raise UserError(f"ant_model must be one of {', '.join(ANT_MODELS)}, got {ant_model!r}")
-        if ant_obs not in ANT_OBSERVATIONS:
-            raise UserError(f"ant_obs must be one of {', '.join(ANT_OBSERVATIONS)}, got {ant_obs!r}")
+        for option, value in ((ANT_MODEL, ant_model), (ANT_OBS, ant_obs)):
+            if value not in option.allowed:
+                raise UserError(f"{option.key} must be one of {', '.join(option.allowed)}, got {value!r}")
         AntEnv.__init__(self, render_mode=render_mode, **kwargs)
         self._set_timestep(timestep)
         self.ant_model, self.ant_obs = ant_model, ant_obs

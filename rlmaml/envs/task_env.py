@@ -7,6 +7,8 @@ A task family is a ``gymnasium.Env`` whose dynamics or reward depend on a task d
 * ``task_vector(task)`` returns the task parameters as a float array (appended to observations by oracles).
 
 Until a task is set explicitly, every ``reset`` draws a fresh task from ``np_random``.
+:class:`TaskEnvMixin` implements the bookkeeping; an env of your own may define the three methods itself
+(``GymVectorBatchedEnv`` sets each copy's task by assigning ``env.task``, so ``task`` must apply it).
 """
 
 from __future__ import annotations
@@ -14,6 +16,21 @@ from __future__ import annotations
 import numpy as np
 
 from rlmaml.errors import UserError
+
+TASK_PROTOCOL = ("sample_tasks", "set_task", "task_vector")
+
+
+def missing_task_protocol(env) -> list[str]:
+    """The names of :data:`TASK_PROTOCOL` that ``env`` (an env, its unwrapped env or its class) lacks."""
+    env = getattr(env, "unwrapped", env) if not isinstance(env, type) else env
+    return [name for name in TASK_PROTOCOL if not callable(getattr(env, name, None))]
+
+
+def task_protocol_error(env_id: str, missing: list[str]) -> str:
+    """The one-line error for an env that lacks the names ``missing`` of the task protocol."""
+    return (f"env {env_id!r} does not implement the task protocol (missing {', '.join(map(repr, missing))}); "
+            "subclass rlmaml.envs.task_env.TaskEnvMixin or define sample_tasks(n), set_task(task) and "
+            "task_vector(task)")
 
 
 class TaskEnvMixin:

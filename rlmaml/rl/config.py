@@ -59,9 +59,7 @@ class TrainConfig:
     num_threads: int = 0
 
     def validate(self) -> None:
-        from rlmaml.envs import ENV_IDS
-
-        require(self.env in ENV_IDS, "env", f"one of {', '.join(ENV_IDS)}", self.env)
+        family = _env_family(self.env)
         for key in ("num_batches", "meta_batch_size", "episodes_per_task", "horizon", "cg_iters", "ls_max_steps",
                     "checkpoint_every"):
             require(getattr(self, key) > 0, key, "a positive integer", getattr(self, key))
@@ -83,20 +81,7 @@ class TrainConfig:
         require(self.frame_skip >= 0, "frame_skip", "a non-negative integer (0 = the env's default)", self.frame_skip)
         require(0 <= self.timestep < math.inf, "timestep", "a non-negative number of seconds (0 = the model's own)",
                 self.timestep)
-        for key in ENV_TIMING_KEYS:
-            if getattr(self, key):
-                from rlmaml.envs import MUJOCO_ENV_IDS
-
-                require(self.env in MUJOCO_ENV_IDS, key,
-                        f"0 for {self.env} (it applies to the MuJoCo families: {', '.join(MUJOCO_ENV_IDS)})",
-                        getattr(self, key))
-        from rlmaml.envs import ANT_ENV_IDS, ANT_MODELS, ANT_OBSERVATIONS
-
-        for key, allowed in (("ant_model", ANT_MODELS), ("ant_obs", ANT_OBSERVATIONS)):
-            value = getattr(self, key)
-            require(value in allowed, key, " or ".join(allowed), value)
-            require(value == "gymnasium" or self.env in ANT_ENV_IDS, key,
-                    f"gymnasium for {self.env} (rllab applies to the Ant families: {', '.join(ANT_ENV_IDS)})", value)
+        _check_env_options(self, family)
         require(self.seed >= 0, "seed", "a non-negative integer", self.seed)
         require(self.num_threads >= 0, "num_threads", "a non-negative integer (0 = torch default)", self.num_threads)
         require(self.device == "cpu" or self.device.startswith("cuda"), "device", "cpu or cuda[:N]", self.device)
@@ -108,6 +93,35 @@ class TrainConfig:
         """k: inner steps actually taken (0 for the pretrained and oracle baselines)."""
         return self.num_inner_steps if self.algorithm == "maml" else 0
 
+
+
+def _env_family(env: str):
+    """The task-family record of ``env`` (:func:`rlmaml.envs.registry.family`: a registered family, or a
+    Gymnasium env with the task protocol, ``module:EnvId`` importing its module), as a ConfigError otherwise."""
+    from rlmaml.envs import family
+    from rlmaml.errors import UserError
+
+    try:
+        return family(env)
+    except UserError as exc:
+        raise ConfigError(f"config key 'env': {exc}") from None
+
+
+def _check_env_options(cfg: TrainConfig, family) -> None:
+    """Each of :data:`ENV_KEYS` takes a value its option allows (``EnvOption.allowed``), and keeps its default
+    unless the config's family takes the option (the registry's record says which do)."""
+    from rlmaml.envs.registry import families_taking
+
+    for key in ENV_KEYS:
+        value, default = getattr(cfg, key), TrainConfig.__dataclass_fields__[key].default
+        takers = families_taking(key)
+        option = family.option(key) or next((f.option(key) for f in takers), None)
+        if option is not None and option.allowed is not None:
+            require(value in option.allowed, key, " or ".join(map(str, option.allowed)), value)
+        if family.option(key) is None and value != default:
+            what = "/".join(str(v) for v in option.allowed if v != default) if option and option.allowed else "it"
+            where = f"{option.applies_to}: {', '.join(f.env_id for f in takers)}" if option else "no registered family"
+            require(False, key, f"{default} for {cfg.env} ({what} applies to {where})", value)
 
 
 def env_kwargs(cfg: TrainConfig) -> dict:

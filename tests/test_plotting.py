@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from rlmaml.errors import UserError
-from rlmaml.plotting import (
+from rlmaml.viz.curves import (
     adaptation_figure,
     adaptation_runs_figure,
     aggregate,
@@ -142,7 +142,7 @@ def test_missing_or_empty_run_dirs_give_one_line_errors(tmp_path):
 def test_cli_run_prints_written_paths(tmp_path, capsys):
     import argparse
 
-    from rlmaml import plotting
+    from rlmaml.cli import plot as plotting
 
     parser = argparse.ArgumentParser()
     plotting.add_arguments(parser)
@@ -179,7 +179,8 @@ def test_runs_without_inner_steps_draw_one_curve(tmp_path):
 
 
 def test_moving_average_against_hand_values():
-    from rlmaml.plotting import moving_average, smoothing_window
+    from rlmaml.stats import moving_average
+    from rlmaml.viz.curves import smoothing_window
 
     np.testing.assert_allclose(moving_average(np.array([1.0, 3.0, 5.0, 7.0]), 2), [1.0, 2.0, 4.0, 6.0])
     np.testing.assert_allclose(moving_average(np.array([1.0, np.nan, 5.0]), 3), [1.0, 1.0, 3.0])

@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from rlmaml.errors import UserError
-from rlmaml.rl import render
-from rlmaml.rl.render import (
+from rlmaml.viz import video as render
+from rlmaml.viz.video import (
     annotate,
     describe_task,
     phase_name,
@@ -79,7 +79,6 @@ def test_measured_line_shows_the_goal_distance_or_the_mean_velocity():
 
 def _navigation_phases(num_phases, horizon, num_tasks=2):
     from rlmaml.envs import make_batched
-
     from rlmaml.rl.rollout import rollout
 
     env = make_batched("rlmaml/Navigation2D-v0", num_tasks)
@@ -163,7 +162,6 @@ def test_mujoco_adaptation_video_frame_count(tmp_path):
 
 def test_ant_goal_gets_torso_trajectories_from_the_recorded_free_joint_and_a_video(tmp_path):
     from rlmaml.envs import make_batched
-
     from rlmaml.rl.rollout import rollout
 
     env = make_batched("rlmaml/AntGoal-v0", 2, record_state=True)

@@ -1,6 +1,6 @@
 """Learning curves and adaptation curves from run directories (PNG).
 
-``rlmaml plot RUN_DIR... [--out FILE_OR_DIR] [--labels ...] [--band minmax|std] [--reference paper] [--only KIND]``
+What ``rlmaml plot RUN_DIR...`` draws (its arguments are in :mod:`rlmaml.cli.plot`):
 
 * RL runs (``metrics.jsonl`` with ``returns_before``/``returns_after``): average return before and
   after adaptation against environment steps. Runs sharing a label (by default the directory name
@@ -10,7 +10,10 @@
   against meta-iterations, aggregated the same way.
 * Evaluations (``eval.json``): average return against the number of inner gradient steps, one line
   per method with its 95% confidence band; a constant ``oracle`` is a dashed horizontal reference;
-  ``--reference paper`` adds the MAML paper's reported numbers as markers.
+  ``--reference paper`` adds the MAML paper's reported numbers (the family's ``paper`` in
+  :mod:`rlmaml.envs.registry`) as markers.
+
+Smoothing is :func:`rlmaml.stats.moving_average`.
 """
 
 from __future__ import annotations
@@ -26,22 +29,13 @@ from typing import Any
 
 import numpy as np
 
-from .errors import UserError
+from ..envs.registry import canonical_name, find_family
+from ..errors import UserError
+from ..stats import moving_average
 
 METRICS_NAME = "metrics.jsonl"
 EVAL_NAME = "eval.json"
 CONFIG_NAMES = ("config.yaml", "config.yml", "config.json")
-
-# MAML paper (Finn et al., 2017), Figures 4 and 5: average return of MAML after 0, 1, 2, (3) gradient steps.
-PAPER_REFERENCE: dict[str, list[float]] = {
-    "navigation2d": [-40.4, -11.7, -3.3],
-    "halfcheetahvel": [-129.5, -78.6, -66.6, -60.8],
-    "halfcheetahdir": [-50.7, 293.0, 314.0, 316.0],
-    "antvel": [30.6, 96.7, 100.1],
-    "antdir": [8.7, 499.0, 501.0],
-}
-_ENV_ALIASES = {"2dnavigation": "navigation2d", "point2d": "navigation2d", "navigation": "navigation2d",
-                "pointnavigation": "navigation2d", "2dnav": "navigation2d"}
 
 METRIC_LABELS = {"return": "average return per episode", "accuracy": "query accuracy",
                  "mse": "query mean squared error"}
@@ -54,21 +48,14 @@ METHOD_STYLE = {  # colour, marker
 _SEED_SUFFIX = re.compile(r"([-_.]?(seed|s)[-_=]?\d+)$", re.IGNORECASE)
 
 
-def env_key(env: str | None) -> str | None:
-    """Canonical name of an environment id for the reference table:
-    ``"rlmaml/HalfCheetahVel-v0"`` -> ``"halfcheetahvel"``."""
-    if not env:
-        return None
-    name = str(env).split("/")[-1]
-    name = re.sub(r"-v\d+$", "", name)
-    name = re.sub(r"[^0-9a-z]", "", name.lower())
-    return _ENV_ALIASES.get(name, name)
+env_key = canonical_name  # "rlmaml/HalfCheetahVel-v0" -> "halfcheetahvel", old runs' aliases included
 
 
 def paper_reference(env: str | None) -> list[float] | None:
-    """The MAML paper's reported returns after 0, 1, 2, ... inner steps for ``env`` (None when not tabled)."""
-    key = env_key(env)
-    return PAPER_REFERENCE.get(key) if key else None
+    """The MAML paper's reported returns after 0, 1, 2, ... inner steps for ``env`` (an id or an eval.json's
+    ``env``), from its family's record; None when the family has none or is not registered."""
+    record = find_family(env)
+    return list(record.paper) if record is not None and record.paper is not None else None
 
 
 # ----------------------------------------------------------------------------------------------- reading runs
@@ -248,21 +235,6 @@ def _band_label(band: str, n: int) -> str:
 
 
 # ------------------------------------------------------------------------------------------------ figures
-def moving_average(y: np.ndarray, window: int) -> np.ndarray:
-    """Trailing mean over the last ``window`` points (fewer at the start), ignoring NaNs."""
-    y = np.asarray(y, dtype=np.float64)
-    if window <= 1 or y.size == 0:
-        return y
-    valid = np.isfinite(y)
-    csum = np.concatenate([[0.0], np.cumsum(np.where(valid, y, 0.0))])
-    ccount = np.concatenate([[0], np.cumsum(valid)])
-    hi = np.arange(1, y.size + 1)
-    lo = np.maximum(0, hi - window)
-    count = ccount[hi] - ccount[lo]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(count > 0, (csum[hi] - csum[lo]) / np.maximum(count, 1), np.nan)
-
-
 def smoothing_window(smooth: int | None, length: int) -> int:
     """``smooth`` points, or (None) about 1/40 of the curve."""
     if smooth is None:
@@ -471,7 +443,7 @@ def save_figure(fig, path: str | Path) -> Path:
     return path
 
 
-# ---------------------------------------------------------------------------------------------------- CLI
+# ------------------------------------------------------------------------------------------ all of a run
 PLOT_KINDS = ("learning", "supervised", "adaptation")
 
 
@@ -524,27 +496,3 @@ def plot_runs(run_dirs: Sequence[str | Path], out: str | Path | None = None, lab
         for name, fig in figures:
             written.append(save_figure(fig, out_path / f"{name}.png"))
     return written
-
-
-def add_arguments(parser) -> None:
-    parser.add_argument("run_dirs", nargs="+", metavar="RUN_DIR",
-                        help="run directories holding metrics.jsonl and/or eval.json")
-    parser.add_argument("--out", default=None, metavar="FILE_OR_DIR",
-                        help="a .png file or a directory (default: the run directory, or plots/ for several)")
-    parser.add_argument("--labels", nargs="+", default=None, metavar="LABEL",
-                        help="one legend label per run directory; runs sharing a label are averaged "
-                             "(default: directory name without a trailing seed tag)")
-    parser.add_argument("--band", choices=("minmax", "std"), default="minmax",
-                        help="spread shown around the mean of runs sharing a label (default: minmax)")
-    parser.add_argument("--reference", choices=("paper",), default=None,
-                        help="add the MAML paper's reported returns to adaptation curves")
-    parser.add_argument("--smooth", type=int, default=None, metavar="N",
-                        help="moving average over N logged points (default: about 1/40 of the curve; 1 = raw)")
-    parser.add_argument("--only", choices=PLOT_KINDS, default=None,
-                        help="make only this kind of plot (default: every kind the runs support)")
-
-
-def run(args) -> int:
-    for path in plot_runs(args.run_dirs, args.out, args.labels, args.band, args.reference, args.only, args.smooth):
-        print(path)
-    return 0

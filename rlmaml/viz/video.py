@@ -4,13 +4,17 @@ Nothing here runs the policy again. Frames are drawn from what an evaluation rec
 :class:`~rlmaml.rl.episodes.Episodes` (one ``Episodes`` per phase: before adaptation, after 1 step, …),
 so a video shows exactly the tasks, seeds and action noise the reported returns came from:
 
+How a family is drawn is its record's :class:`~rlmaml.envs.registry.RenderHints` (``kind``, ``asset``,
+``camera``); a family without hints is drawn from what its episodes recorded (``qpos``: MuJoCo replay,
+``position``: planar).
+
 * MuJoCo families (HalfCheetahVel/Dir, AntVel/Dir/Goal): the joint positions ``infos["qpos"]`` recorded at
   every step (env built with ``record_state=True``) are written back into ``MjData.qpos`` (and
   ``qvel`` when recorded), ``mj_forward`` recomputes the kinematics and ``mujoco.Renderer`` draws the
   scene offscreen with a camera tracking the torso; the goal of AntGoal is a red sphere, and the
   torso's ground-plane paths (the free joint's ``x, y``) also go into a trajectory PNG.
-* 2D navigation: the positions (``infos["position"]``, else the observations) are drawn as a moving point
-  with its trail and the goal, plus a PNG of all trajectories before and after adaptation.
+* planar families (2D navigation): the positions (``infos["position"]``, else the observations) are drawn as
+  a moving point with its trail and the goal, plus a PNG of all trajectories before and after adaptation.
 
 Each phase is one episode of ``H`` steps, one frame per step, so a video of ``k + 1`` phases has
 ``H · (k + 1)`` frames. Offscreen OpenGL defaults to EGL (``MUJOCO_GL=egl``) when ``MUJOCO_GL`` is unset.
@@ -25,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from ..envs.registry import RenderHints, families, family
 from ..errors import UserError
 
 os.environ.setdefault("MUJOCO_GL", "egl")
@@ -230,29 +235,28 @@ def _running_mean(x: np.ndarray, mask: np.ndarray) -> np.ndarray:
 
 
 # -------------------------------------------------------------------------------------- MuJoCo replay
-MUJOCO_ASSETS = {"halfcheetah": "half_cheetah.xml", "ant": "ant.xml"}
-CAMERAS = {"halfcheetah": {"distance": 4.0, "elevation": -15.0, "azimuth": 90.0},
-           "ant": {"distance": 7.0, "elevation": -30.0, "azimuth": 90.0}}
+DEFAULT_CAMERA = {"distance": 4.0, "elevation": -15.0, "azimuth": 90.0}  # a family's hints without a camera
 
 
-def mujoco_family(env_id: str) -> str | None:
-    """``"halfcheetah"`` or ``"ant"`` for the MuJoCo task families, else None."""
-    name = str(env_id).split("/")[-1].lower().replace("_", "").replace("-", "")
-    for family in MUJOCO_ASSETS:
-        if name.startswith(family):
-            return family
-    return None
+def render_hints(env_id: str) -> RenderHints:
+    """The render hints of ``env_id``'s task family; empty hints for an id the registry cannot resolve."""
+    try:
+        return family(env_id).render
+    except UserError:
+        return RenderHints()
+
+
+def _drawn(kind: str) -> str:
+    return ", ".join(f.env_id for f in families() if f.render.kind == kind) or "none"
 
 
 def mujoco_model(env_id: str):
     """The ``MjModel`` the environment simulates: taken from ``gymnasium.make(env_id)`` when it is a MuJoCo
-    env, else Gymnasium's bundled asset of the family (``half_cheetah.xml`` / ``ant.xml``)."""
+    env, else Gymnasium's bundled asset named by the family's hints (``half_cheetah.xml`` / ``ant.xml``)."""
     mujoco = _import_mujoco()
-    family = mujoco_family(env_id)
+    asset = render_hints(env_id).asset
     try:
         import gymnasium as gym
-
-        import rlmaml.envs  # noqa: F401 - registers the task environments
 
         env = gym.make(env_id)
         model = getattr(env.unwrapped, "model", None)
@@ -261,11 +265,11 @@ def mujoco_model(env_id: str):
         model = None
     if isinstance(model, mujoco.MjModel):
         return model
-    if family is None:
-        raise RenderError(f"env {env_id!r} is not a MuJoCo family; MuJoCo replay supports HalfCheetah* and Ant*")
+    if asset is None:
+        raise RenderError(f"env {env_id!r} is not a MuJoCo family; MuJoCo replay supports {_drawn('mujoco')}")
     from gymnasium.envs import mujoco as gym_mujoco
 
-    xml = Path(gym_mujoco.__file__).parent / "assets" / MUJOCO_ASSETS[family]
+    xml = Path(gym_mujoco.__file__).parent / "assets" / asset
     return mujoco.MjModel.from_xml_path(str(xml))
 
 
@@ -331,7 +335,7 @@ class MujocoReplay:
         self.camera = mujoco.MjvCamera()
         self.camera.type = mujoco.mjtCamera.mjCAMERA_TRACKING
         self.camera.trackbodyid = 1
-        cam = dict(CAMERAS.get(mujoco_family(env_id) or "", CAMERAS["halfcheetah"]))
+        cam = dict(render_hints(env_id).camera or DEFAULT_CAMERA)
         cam.update(camera or {})
         self.camera.distance = cam["distance"]
         self.camera.elevation = cam["elevation"]
@@ -515,12 +519,12 @@ def navigation_phase_frames(episodes, task: Mapping[str, Any], task_index: int, 
 
 
 # ------------------------------------------------------------------------------------------ adaptation
-def is_navigation(env_id: str, episodes=None) -> bool:
-    """True for the 2D navigation family (by name, or episodes recording ``position`` without ``qpos``)."""
-    if "navigation" in str(env_id).lower() or "point" in str(env_id).lower():
-        return True
-    if mujoco_family(env_id) is not None:
-        return False
+def is_planar(env_id: str, episodes=None) -> bool:
+    """True when ``env_id``'s family is drawn as a point in the plane (render hints ``kind="planar"``, or no
+    kind and episodes recording ``position`` without ``qpos``)."""
+    kind = render_hints(env_id).kind
+    if kind is not None:
+        return kind == "planar"
     infos = getattr(episodes, "infos", None) or {}
     return "position" in infos and "qpos" not in infos
 
@@ -571,7 +575,7 @@ def render_adaptation(env_id: str, phases: Sequence[Any], tasks: Sequence[Mappin
     out_dir.mkdir(parents=True, exist_ok=True)
     stem = str(env_id).split("/")[-1]
     written: list[Path] = []
-    if is_navigation(env_id, phases[0]):
+    if is_planar(env_id, phases[0]):
         written.append(_save_trajectories(phases, tasks, task_indices, episode_index, out_dir, stem))
         for ti in _progress(task_indices, progress):
             bounds = _nav_bounds([planar_positions(ep, ti, episode_index) for ep in phases], [task_goal(tasks[ti])])
@@ -581,9 +585,10 @@ def render_adaptation(env_id: str, phases: Sequence[Any], tasks: Sequence[Mappin
             written.append(write_video(frames, out_dir / f"{stem}_task{ti}.mp4", fps))
         return written
     recorded_states = "qpos" in (getattr(phases[0], "infos", None) or {})
-    if mujoco_family(env_id) is None and not recorded_states:
-        raise RenderError(f"cannot render {env_id!r}: supported are 2D navigation and the MuJoCo families "
-                          "(HalfCheetah*, Ant*)")
+    if render_hints(env_id).kind != "mujoco" and not recorded_states:
+        raise RenderError(f"cannot render {env_id!r}: supported are planar families ({_drawn('planar')}, or any "
+                          f"recording infos['position']) and MuJoCo families ({_drawn('mujoco')}, or any recording "
+                          "infos['qpos'])")
     if recorded_states and all(task_goal(tasks[ti]) is not None for ti in task_indices):
         written.append(_save_trajectories(phases, tasks, task_indices, episode_index, out_dir, stem, "torso "))
     with MujocoReplay(env_id, width, height, camera) as replay:

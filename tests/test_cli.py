@@ -11,6 +11,7 @@ import types
 from pathlib import Path
 
 import pytest
+import yaml
 
 from rlmaml import cli
 from rlmaml.bench import BENCHMARKS
@@ -40,6 +41,15 @@ def test_overrides_before_between_or_after_options(orders):
     assert all(_parsed(argv) == first for argv in orders[1:])
     positional = first.get("args", first.get("overrides"))
     assert [a for a in positional if "=" in a] == [a for a in orders[0] if "=" in a]
+
+
+def test_the_issue_command_line_trains(tmp_path):
+    """``rlmaml train navigation --seed 3 num_batches=1``: an override after an option reaches the config."""
+    tiny = ["meta_batch_size=2", "episodes_per_task=2", "horizon=10", "hidden_sizes=[8]", "num_threads=1"]
+    out = tmp_path / "run"
+    assert main(["train", "navigation", "--seed", "3", "num_batches=1", "--out", str(out), "--no-progress", *tiny]) == 0
+    config = yaml.safe_load((out / "config.yaml").read_text())
+    assert (config["seed"], config["num_batches"], config["hidden_sizes"]) == (3, 1, [8])
 
 
 def test_every_subcommand_parser_intermixes():

@@ -7,10 +7,12 @@ import json
 import pytest
 import torch
 
+from rlmaml.bench.meta_step import update_matmul_gflop
 from rlmaml.cli import main
 from rlmaml.config import build_config
-from rlmaml.rl.bench_meta_step import update_matmul_gflop
-from rlmaml.rl.train import TrainConfig, batch_seeds, make_env, make_learner, make_policy, sample_meta_batch
+from rlmaml.rl.components import make_env, make_learner, make_policy, make_sampler
+from rlmaml.rl.config import TrainConfig
+from rlmaml.rl.sampling import batch_seeds
 
 TINY = ["meta_batch_size=3", "episodes_per_task=2", "horizon=10", "hidden_sizes=[16,16]", "cg_iters=3"]
 
@@ -32,7 +34,7 @@ def test_bench_meta_step_prints_one_json_object(capsys):
 def test_direct_fisher_reference_takes_the_same_meta_step_in_float64():
     """The benchmark's reference update (direct third-order Fisher-vector products) and the factored update
     land on the same θ: the factorisation is exact at the current θ."""
-    from rlmaml.rl.bench_meta_step import DirectFisherMetaLearner
+    from rlmaml.bench.meta_step import DirectFisherMetaLearner
 
     cfg = build_config(TrainConfig, {"env": "rlmaml/Navigation2D-v0", "meta_batch_size": 3, "episodes_per_task": 2,
                                      "horizon": 10, "hidden_sizes": [8, 8], "cg_iters": 5, "seed": 0})
@@ -41,7 +43,7 @@ def test_direct_fisher_reference_takes_the_same_meta_step_in_float64():
     policy = make_policy(cfg, env)
     seeds = batch_seeds(cfg.seed, 0, 3)
     tasks = env.sample_tasks(cfg.meta_batch_size, seed=seeds[0])
-    _, batches = sample_meta_batch(env, policy, dict(policy.named_parameters()), tasks, cfg, seeds[1:], "cpu")
+    batches = make_sampler(cfg, env, policy).sample(dict(policy.named_parameters()), tasks, seeds[1:], [cfg.fast_lr]).batches
     policy = policy.double()
     factored = make_learner(cfg, policy, dict(policy.named_parameters()))
     batches = [type(b)(*(x.double() for x in (b.observations, b.actions, b.mask, b.advantages))) for b in batches]
@@ -69,9 +71,24 @@ def test_update_matmul_count_is_linear_in_the_steps_and_leaves_theta_unchanged()
         learner = make_learner(cfg, policy, dict(policy.named_parameters()))
         seeds = batch_seeds(cfg.seed, 0, 3)
         tasks = env.sample_tasks(cfg.meta_batch_size, seed=seeds[0])
-        _, batches = sample_meta_batch(env, policy, learner.params, tasks, cfg, seeds[1:], "cpu")
+        batches = make_sampler(cfg, env, policy).sample(learner.params, tasks, seeds[1:], [cfg.fast_lr]).batches
         before = {n: p.detach().clone() for n, p in learner.params.items()}
         counts.append(update_matmul_gflop(learner, batches[:1], batches[1]))
         assert all(torch.equal(before[n], learner.params[n]) for n in before)
     assert counts[0] > 0
     assert counts[1] / counts[0] == pytest.approx(2.0, rel=0.05)
+
+
+def test_kl_profile_measures_the_quadratic_model_of_a_smooth_adaptation(tmp_path, capsys):
+    """With a smooth (softplus) policy the Fisher model of the KL is exact to second order: the measured
+    KL(t) / (t²·max_kl) tends to 1 as the step fraction t → 0."""
+    run = tmp_path / "nav"
+    assert main(["train", "navigation", "num_batches=1", "meta_batch_size=3", "episodes_per_task=4", "horizon=10",
+                 "hidden_sizes=[16]", "nonlinearity=softplus", "cg_iters=20", "--out", str(run), "--no-progress"]) == 0
+    capsys.readouterr()
+    assert main(["bench", "kl-profile", str(run), "--batches", "1", "--json", "--seed", "3"]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    ratios = {float(t): r for t, r in result["kl_over_model"].items()}
+    assert ratios[0.01] == pytest.approx(1.0, abs=0.05)
+    assert result["line_search_evaluations"] >= 1
+    assert main(["bench", "kl-profile", str(tmp_path / "none")]) == 2

@@ -9,11 +9,14 @@ import numpy as np
 import pytest
 import torch
 
+from rlmaml.cli import main
 from rlmaml.config import build_config
 from rlmaml.errors import UserError
-from rlmaml.rl import compare, evaluate
-from rlmaml.rl.compare import (
-    add_compare_arguments,
+from rlmaml.rl import evaluation as evaluate
+from rlmaml.rl import sampling
+from rlmaml.rl.components import make_env, make_policy
+from rlmaml.rl.config import TrainConfig
+from rlmaml.rl.evaluation import (
     check_render_request,
     episode_length_stats,
     evaluate_methods,
@@ -23,7 +26,7 @@ from rlmaml.rl.compare import (
 )
 from rlmaml.rl.policies import build_policy
 from rlmaml.rl.render import RenderError, read_video_frame_count
-from rlmaml.rl.train import TrainConfig, make_env, make_policy, train
+from rlmaml.rl.trainer import train
 
 TINY = {"env": "rlmaml/Navigation2D-v0", "num_batches": 1, "meta_batch_size": 3, "episodes_per_task": 2,
         "horizon": 8, "hidden_sizes": [8], "checkpoint_every": 1, "seed": 3}
@@ -64,7 +67,8 @@ def test_every_method_on_the_same_tasks_and_the_maml_numbers_match_the_evaluator
     assert any(any(methods[name]["ended_early"]) for name in methods)  # with seed 5, some do
     config, _, _ = evaluate.load_run(runs["maml"])
     assert result["tasks"] == evaluate.held_out_tasks(config, 4, 5)
-    reference = evaluate.evaluate_run(runs["maml"], result["tasks"], 2, 5)
+    config, policy, params = evaluate.load_run(runs["maml"])
+    reference = evaluate.summarize(evaluate.adaptation_returns(policy, params, config, result["tasks"], 2, 5)[0])
     assert methods["maml"]["mean"] == reference["mean"] and methods["maml"]["ci95"] == reference["ci95"]
     per_task = np.asarray(methods["maml"]["per_task"])
     np.testing.assert_allclose(methods["maml"]["mean"], per_task.mean(axis=1))
@@ -179,26 +183,28 @@ def test_mujoco_recording_equals_the_evaluation_and_replays_to_video(tmp_path, m
 
 
 def test_compare_arguments_parse():
+    from rlmaml.cli.evaluate import add_arguments
+
     parser = argparse.ArgumentParser()
-    add_compare_arguments(parser)
-    args = parser.parse_args(["--compare", "a", "b", "--render", "2", "--render-out", "v", "--fps", "10"])
+    add_arguments(parser)
+    args = parser.parse_args(["run", "--compare", "a", "b", "--render", "2", "--render-out", "v", "--fps", "10"])
     assert args.compare == ["a", "b"] and args.render == 2 and args.render_out == "v" and args.fps == 10.0
     assert not args.no_random
-    args = parser.parse_args([])
+    args = parser.parse_args(["run"])
     assert args.compare == [] and args.render == 0 and args.render_out is None and args.fps is None
 
 
 def test_videos_default_to_real_time_and_bad_fps_fails_before_any_work(tmp_path):
-    from rlmaml.rl.train import TrainConfig
+    from rlmaml.rl.config import TrainConfig
 
-    assert compare.real_time_fps(TrainConfig()) == 20.0                       # navigation
-    assert compare.real_time_fps(TrainConfig(env="rlmaml/HalfCheetahVel-v0")) == pytest.approx(20.0)   # dt 0.05
-    assert compare.real_time_fps(TrainConfig(env="rlmaml/HalfCheetahVel-v0", frame_skip=1)) == pytest.approx(100.0)
-    assert compare.real_time_fps(TrainConfig(env="rlmaml/AntVel-v0", frame_skip=2)) == pytest.approx(50.0)
-    assert compare.real_time_fps(TrainConfig(env="rlmaml/AntVel-v0", frame_skip=1, timestep=0.005)) == pytest.approx(200)
+    assert evaluate.real_time_fps(TrainConfig()) == 20.0                       # navigation
+    assert evaluate.real_time_fps(TrainConfig(env="rlmaml/HalfCheetahVel-v0")) == pytest.approx(20.0)   # dt 0.05
+    assert evaluate.real_time_fps(TrainConfig(env="rlmaml/HalfCheetahVel-v0", frame_skip=1)) == pytest.approx(100.0)
+    assert evaluate.real_time_fps(TrainConfig(env="rlmaml/AntVel-v0", frame_skip=2)) == pytest.approx(50.0)
+    assert evaluate.real_time_fps(TrainConfig(env="rlmaml/AntVel-v0", frame_skip=1, timestep=0.005)) == pytest.approx(200)
     with pytest.raises(UserError, match="--fps"):
-        compare.check_render_request(tmp_path / "no-run", 1, fps=-5.0)
-    assert compare.method_name(argparse.Namespace(algorithm="oracle"), "runs/x", ["oracle"]) == "oracle:x"
+        evaluate.check_render_request(tmp_path / "no-run", 1, fps=-5.0)
+    assert evaluate.method_name(argparse.Namespace(algorithm="oracle"), "runs/x", ["oracle"]) == "oracle:x"
 
 
 def test_command_line_writes_eval_json_with_all_methods_and_videos(runs, tmp_path, capsys):
@@ -207,7 +213,7 @@ def test_command_line_writes_eval_json_with_all_methods_and_videos(runs, tmp_pat
     from rlmaml.plotting import plot_runs
 
     out = tmp_path / "eval" / "eval.json"
-    code = compare.main([str(runs["maml"]), "--compare", str(runs["pretrained"]), str(runs["oracle"]),
+    code = main(["evaluate", str(runs["maml"]), "--compare", str(runs["pretrained"]), str(runs["oracle"]),
                          "--num-tasks", "2", "--grad-steps", "1", "--seed", "4", "--out", str(out),
                          "--render", "1", "--render-out", str(tmp_path / "videos")])
     assert code == 0
@@ -218,12 +224,12 @@ def test_command_line_writes_eval_json_with_all_methods_and_videos(runs, tmp_pat
     assert "random on 2 tasks" in capsys.readouterr().out
     (png,) = plot_runs([out.parent], reference="paper")
     assert png.name == "adaptation_curve.png" and png.stat().st_size > 0
-    assert compare.main([str(tmp_path), "--render", "1"]) == 2
+    assert main(["evaluate", str(tmp_path), "--render", "1"]) == 2
     assert "--render needs a trained policy" in capsys.readouterr().err
 
 
 def test_out_names_a_json_file_or_a_directory_for_eval_json_and_videos(tmp_path):
-    from rlmaml.rl.compare import output_paths
+    from rlmaml.cli.evaluate import output_paths
 
     assert output_paths(tmp_path / "run", None, None) == (tmp_path / "run" / "eval.json", None)
     assert output_paths("run", "x/e.json", None) == (Path("x/e.json"), Path("x/videos"))
@@ -240,13 +246,13 @@ def test_evaluation_step_sizes_follow_the_original_protocol(runs, monkeypatch):
         with pytest.raises(UserError, match="--later-step-scale must be a positive number"):
             evaluate.step_sizes(0.1, 2, bad)
     used = []
-    original = evaluate.adapted_params_for_sampling
+    original = sampling.adapted_params_for_sampling
 
-    def spy(policy, params, batch, fast_lr):
+    def spy(policy, params, batch, fast_lr, inner_loss):
         used.append(fast_lr)
-        return original(policy, params, batch, fast_lr)
+        return original(policy, params, batch, fast_lr, inner_loss)
 
-    monkeypatch.setattr(evaluate, "adapted_params_for_sampling", spy)
+    monkeypatch.setattr(sampling, "adapted_params_for_sampling", spy)
     config, _, _ = evaluate.load_run(runs["maml"])
     half = evaluate_methods(runs["maml"], grad_steps=2, seed=4, num_tasks=3, include_random=False)
     assert used == [config.fast_lr, 0.5 * config.fast_lr]

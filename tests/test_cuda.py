@@ -9,9 +9,10 @@ from test_maml_trpo import tiny_problem
 
 from rlmaml.config import build_config
 from rlmaml.core import flatten
-from rlmaml.rl.evaluate import load_run
-from rlmaml.rl.maml_trpo import MetaLearner
-from rlmaml.rl.train import TrainConfig, train
+from rlmaml.rl.algos import TRPO
+from rlmaml.rl.config import TrainConfig
+from rlmaml.rl.evaluation import load_run
+from rlmaml.rl.trainer import train
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 
@@ -23,7 +24,7 @@ def test_meta_gradient_and_fisher_vector_product_on_cuda_equal_cpu_float64():
         policy, theta, train_batch, valid, _ = tiny_problem(seed=4)
         policy = policy.to(device)
         theta = {n: p.to(device) for n, p in theta.items()}
-        learner = MetaLearner(policy, theta, fast_lr=0.5, first_order=False)
+        learner = TRPO(policy, theta, fast_lr=0.5, first_order=False)
         _, g, fvp, _, _ = learner.natural_gradient_setup([train_batch.to(device)], valid.to(device))
         out[device] = (g.cpu(), fvp(g).cpu(), flatten(learner.params).detach().cpu())
     for cpu, gpu in zip(out["cpu"], out["cuda"]):

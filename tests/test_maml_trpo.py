@@ -7,8 +7,8 @@ import torch
 from torch.distributions import Independent, Normal
 
 from rlmaml.core import flatten, named_params, unflatten
-from rlmaml.rl.maml_trpo import (
-    MetaLearner,
+from rlmaml.rl.algos import TRPO, Adam
+from rlmaml.rl.objectives import (
     TaskBatch,
     adapt_tasks,
     adaptation_chain,
@@ -61,7 +61,7 @@ def test_surrogate_and_kl_match_hand_computation():
 
 def test_inner_step_is_reinforce_per_task():
     policy, theta, train, _, _ = tiny_problem()
-    fast = adapt_tasks(policy, theta, [train], fast_lr=0.3, first_order=True)
+    fast = adapt_tasks(policy, stack_params(theta, 2), [train], fast_lr=0.3, first_order=True)
     for t in range(2):
         p_t = {n: p.detach().clone().requires_grad_() for n, p in theta.items()}
         pi = policy.distribution(p_t, train.observations[t])
@@ -75,7 +75,7 @@ def test_inner_step_is_reinforce_per_task():
 def _kl_through_adaptation(learner, train_batches, valid, old_pi):
     def kl_of(flat):
         params = unflatten(flat, learner.params)
-        _, pi = learner.objective(params, train_batches, valid, first_order=learner.first_order)
+        _, pi = learner.objective.adapted_log_probs(params, train_batches, valid)
         return mean_kl(old_pi, pi, valid.mask)
     return kl_of
 
@@ -84,7 +84,7 @@ def _kl_through_adaptation(learner, train_batches, valid, old_pi):
 def test_fisher_vector_product_equals_explicit_hessian_of_kl_through_adaptation(first_order, num_inner_steps):
     policy, theta, train, valid, train2 = tiny_problem(seed=1)
     train_batches = [train, train2][:num_inner_steps]
-    learner = MetaLearner(policy, theta, fast_lr=0.5, first_order=first_order, cg_damping=0.0)
+    learner = TRPO(policy, theta, fast_lr=0.5, first_order=first_order, cg_damping=0.0)
     with torch.enable_grad():
         _, _, fvp, _, old_pi = learner.natural_gradient_setup(train_batches, valid)
     flat = flatten(learner.params).detach()
@@ -95,7 +95,7 @@ def test_fisher_vector_product_equals_explicit_hessian_of_kl_through_adaptation(
     assert hessian.abs().max() > 1e-3  # a real, non-trivial curvature
     torch.testing.assert_close(products, hessian, rtol=1e-7, atol=1e-9)
     # damping adds λ·v
-    damped = MetaLearner(policy, theta, fast_lr=0.5, first_order=first_order, cg_damping=0.25)
+    damped = TRPO(policy, theta, fast_lr=0.5, first_order=first_order, cg_damping=0.25)
     _, _, fvp_damped, _, _ = damped.natural_gradient_setup(train_batches, valid)
     v = torch.randn(n, dtype=flat.dtype)
     torch.testing.assert_close(fvp_damped(v), hessian @ v + 0.25 * v, rtol=1e-7, atol=1e-9)
@@ -110,7 +110,8 @@ def test_adaptation_chain_products_are_the_jacobian_of_the_adaptation_and_its_tr
     flat = flatten(theta).detach()
 
     def adapted(x):
-        return flatten(adapt_tasks(policy, unflatten(x, theta), train_batches, 0.5, first_order=False))
+        return flatten(adapt_tasks(policy, stack_params(unflatten(x, theta), train.num_tasks), train_batches, 0.5,
+                                   first_order=False))
 
     jacobian = torch.autograd.functional.jacobian(adapted, flat)  # [T·P, P]
     torch.testing.assert_close(flatten(fast), adapted(flat.clone().requires_grad_()).detach())
@@ -127,14 +128,14 @@ def test_adaptation_chain_products_are_the_jacobian_of_the_adaptation_and_its_tr
 
 def test_fisher_on_a_task_subset_is_the_hessian_of_that_subsets_kl_and_keeps_the_full_gradient():
     policy, theta, train, valid, _ = tiny_problem(seed=3, num_tasks=3)
-    full = MetaLearner(policy, theta, fast_lr=0.5, cg_damping=0.0)
-    sub = MetaLearner(policy, theta, fast_lr=0.5, cg_damping=0.0, fisher_tasks=2)
+    full = TRPO(policy, theta, fast_lr=0.5, cg_damping=0.0)
+    sub = TRPO(policy, theta, fast_lr=0.5, cg_damping=0.0, fisher_tasks=2)
     loss_full, g_full, fvp_full, _, _ = full.natural_gradient_setup([train], valid)
     loss_sub, g_sub, fvp_sub, _, _ = sub.natural_gradient_setup([train], valid)
     assert loss_sub == loss_full
     torch.testing.assert_close(g_sub, g_full)              # the meta-gradient still uses every task
     train2, valid2 = train.first_tasks(2), valid.first_tasks(2)
-    _, pi2 = sub.objective(sub.params, [train2], valid2, first_order=False)
+    _, pi2 = sub.objective.adapted_log_probs(sub.params, [train2], valid2, first_order=False)
     flat = flatten(sub.params).detach()
     hessian = torch.autograd.functional.hessian(
         _kl_through_adaptation(sub, [train2], valid2, detach_distribution(pi2)), flat)
@@ -142,21 +143,21 @@ def test_fisher_on_a_task_subset_is_the_hessian_of_that_subsets_kl_and_keeps_the
     torch.testing.assert_close(fvp_sub(v), hessian @ v, rtol=1e-7, atol=1e-9)
     assert (fvp_sub(v) - fvp_full(v)).norm() > 1e-3 * fvp_full(v).norm()  # a different (subset) curvature
     with pytest.raises(ValueError, match="fisher_tasks"):
-        MetaLearner(policy, theta, fisher_tasks=-1)
+        TRPO(policy, theta, fisher_tasks=-1)
 
 
 @pytest.mark.parametrize("num_inner_steps", [1, 2])
 def test_second_order_meta_gradient_matches_finite_differences(num_inner_steps):
     policy, theta, train, valid, train2 = tiny_problem(seed=2)
     train_batches = [train, train2][:num_inner_steps]
-    learner = MetaLearner(policy, theta, fast_lr=0.5, first_order=False)
+    learner = TRPO(policy, theta, fast_lr=0.5, first_order=False)
     _, g, _, old_logp, _ = learner.natural_gradient_setup(train_batches, valid)
     flat = flatten(learner.params).detach()
 
     def surrogate(vec):
         with torch.enable_grad():
             params = {n: p.requires_grad_() for n, p in unflatten(vec.clone(), learner.params).items()}
-            logp, _ = learner.objective(params, train_batches, valid, first_order=True)
+            logp, _ = learner.objective.adapted_log_probs(params, train_batches, valid, first_order=True)
         return surrogate_loss(logp, old_logp, valid).item()
 
     eps = 1e-6
@@ -164,14 +165,14 @@ def test_second_order_meta_gradient_matches_finite_differences(num_inner_steps):
                        for e in torch.eye(flat.numel(), dtype=flat.dtype)], dtype=flat.dtype)
     torch.testing.assert_close(g, fd, rtol=1e-5, atol=1e-8)
     # the first-order approximation drops the (I − α∇²L) factor and is measurably different
-    fo = MetaLearner(policy, theta, fast_lr=0.5, first_order=True)
+    fo = TRPO(policy, theta, fast_lr=0.5, first_order=True)
     _, g_fo, _, _, _ = fo.natural_gradient_setup(train_batches, valid)
     assert (g_fo - fd).norm() > 1e-3 * fd.norm()
 
 
 def test_accepted_step_improves_surrogate_within_trust_region():
     policy, theta, train, valid, _ = tiny_problem(seed=3, steps=20)
-    learner = MetaLearner(policy, theta, fast_lr=0.1, max_kl=1e-3)
+    learner = TRPO(policy, theta, fast_lr=0.1, max_kl=1e-3)
     before = {n: p.detach().clone() for n, p in learner.params.items()}
     metrics = learner.step([train], valid)
     assert metrics["step_accepted"]
@@ -179,9 +180,10 @@ def test_accepted_step_improves_surrogate_within_trust_region():
     assert 0 < metrics["kl"] <= 1e-3
     assert any(not torch.equal(before[n], p) for n, p in learner.params.items())
     # the reported KL is the KL between the old and the new adapted policies, recomputed independently
-    old_pi = detach_distribution(learner.objective({n: p.clone().requires_grad_() for n, p in before.items()},
-                                                    [train], valid, first_order=True)[1])
-    fast = adapt_tasks(policy, {n: p.detach().requires_grad_() for n, p in learner.params.items()}, [train], 0.1, True)
+    old_pi = detach_distribution(learner.objective.adapted_log_probs(
+        {n: p.clone().requires_grad_() for n, p in before.items()}, [train], valid, first_order=True)[1])
+    leaves = {n: p.detach().requires_grad_() for n, p in learner.params.items()}
+    fast = adapt_tasks(policy, stack_params(leaves, train.num_tasks), [train], 0.1, True)
     _, new_pi = log_probs(policy, fast, valid)
     assert mean_kl(old_pi, new_pi, valid.mask).item() == pytest.approx(metrics["kl"], rel=1e-6)
 
@@ -192,14 +194,14 @@ def test_full_step_has_the_kl_of_the_fisher_model_for_a_smooth_policy():
     trust-region boundary (accepted or not by the sign of that term) and the line search stops at f ∈ {1, 0.8}."""
     policy, theta, train, valid, _ = tiny_problem(seed=5, steps=20)
     for max_kl, tolerance in ((1e-6, 1e-2), (1e-8, 1e-3)):
-        learner = MetaLearner(policy, theta, fast_lr=0.3, max_kl=max_kl, cg_damping=0.0, cg_iters=50)
+        learner = TRPO(policy, theta, fast_lr=0.3, max_kl=max_kl, cg_damping=0.0, cg_iters=50)
         metrics = learner.step([train], valid)
         assert metrics["step_accepted"] and metrics["line_search_steps"] <= 2
         fraction = metrics["step_fraction"]
         assert metrics["kl"] == pytest.approx(fraction ** 2 * max_kl, rel=tolerance)
 
 
-class _FixedCandidates(MetaLearner):
+class _FixedCandidates(TRPO):
     """Line-search candidates with prescribed (surrogate − surrogate_before, KL)."""
 
     def __init__(self, *args, delta_loss, kl, **kwargs):
@@ -234,7 +236,7 @@ def test_nan_advantages_reject_the_step(where, caplog):
     policy, theta, train, valid, _ = tiny_problem(seed=5)
     bad = train if where == "train" else valid
     bad.advantages[1, 2] = float("nan")
-    learner = MetaLearner(policy, theta)
+    learner = TRPO(policy, theta)
     before = {n: p.detach().clone() for n, p in learner.params.items()}
     with caplog.at_level("WARNING"):
         metrics = learner.step([train], valid)
@@ -247,15 +249,15 @@ def test_nan_advantages_reject_the_step(where, caplog):
 
 def test_pretrained_trpo_without_adaptation_and_adam_option():
     policy, theta, _, valid, _ = tiny_problem(seed=6, steps=20)
-    learner = MetaLearner(policy, theta, max_kl=1e-3)
+    learner = TRPO(policy, theta, max_kl=1e-3)
     metrics = learner.step([], valid)  # k = 0: TRPO on the sampled episodes of θ itself
     assert metrics["step_accepted"] and metrics["surrogate_after"] < metrics["surrogate_before"]
-    adam = MetaLearner(policy, theta, meta_optimizer="adam", meta_lr=1e-2)
+    adam = Adam(policy, theta, meta_lr=1e-2)
     before = flatten(adam.params).detach().clone()
     metrics = adam.step([valid], valid)
     assert metrics["step_accepted"] and torch.isfinite(flatten(adam.params)).all()
     assert not torch.equal(before, flatten(adam.params).detach())
-    restored = MetaLearner(policy, theta, meta_optimizer="adam", meta_lr=1e-2)
+    restored = Adam(policy, theta, meta_lr=1e-2)
     restored.load_state_dict(adam.state_dict())
     torch.testing.assert_close(flatten(restored.params), flatten(adam.params))
 
@@ -263,7 +265,7 @@ def test_pretrained_trpo_without_adaptation_and_adam_option():
 def test_reinforce_loss_gradient_sign_increases_likelihood_of_good_actions():
     policy, theta, train, _, _ = tiny_problem(seed=7)
     train.advantages.fill_(1.0)
-    fast = adapt_tasks(policy, theta, [train], fast_lr=0.05, first_order=True)
+    fast = adapt_tasks(policy, stack_params(theta, 2), [train], fast_lr=0.05, first_order=True)
     before = reinforce_loss(policy, stack_params(theta, 2), train)
     after = reinforce_loss(policy, fast, train)
     assert (after < before).all()

@@ -46,13 +46,13 @@ def test_stacked_forward_equals_per_task_forward_and_vmap():
     stacked = _perturbed_stack(policy, 3)
     obs = torch.randn(3, 4, 5, 2)  # [T, E, H, obs] — any shape after the task dim
     actions = torch.randn(3, 4, 5, 2)
-    log_probs = forward(policy, stacked, obs).log_prob(actions)
+    log_probs = forward(policy, stacked, obs, stacked=True).log_prob(actions)
     assert log_probs.shape == (3, 4, 5)
     for t in range(3):
         expected = forward(policy, task_params(stacked, t), obs[t]).log_prob(actions[t])
         torch.testing.assert_close(log_probs[t], expected)
     flat_obs = obs.reshape(3, 20, 2)
-    torch.testing.assert_close(mlp_output(policy, stacked, flat_obs), vmap_mean(policy, stacked, flat_obs))
+    torch.testing.assert_close(mlp_output(policy, stacked, flat_obs, stacked=True), vmap_mean(policy, stacked, flat_obs))
 
 
 def test_stack_params_gives_per_task_gradients():
@@ -61,7 +61,7 @@ def test_stack_params_gives_per_task_gradients():
     theta = named_params(policy, detach=True)
     stacked = stack_params(theta, 2)
     obs, actions = torch.randn(2, 6, 2), torch.randn(2, 6, 1)
-    losses = -forward(policy, stacked, obs).log_prob(actions).mean(-1)  # one loss per task
+    losses = -forward(policy, stacked, obs, stacked=True).log_prob(actions).mean(-1)  # one loss per task
     grads = torch.autograd.grad(losses.sum(), list(stacked.values()))
     for t in range(2):
         single = -forward(policy, theta, obs[t]).log_prob(actions[t]).mean()
@@ -81,7 +81,7 @@ def test_categorical_policy():
     torch.testing.assert_close(pi.log_prob(actions), torch.log_softmax(logits, -1)[torch.arange(5), actions])
     torch.testing.assert_close(pi.probs.sum(-1), torch.ones(5))
     stacked = stack_params(params, 2)
-    assert forward(policy, stacked, torch.randn(2, 5, 4)).sample().shape == (2, 5)
+    assert forward(policy, stacked, torch.randn(2, 5, 4), stacked=True).sample().shape == (2, 5)
 
 
 def test_build_policy_and_invalid_sizes():

@@ -10,8 +10,8 @@ from rlmaml.checkpoint import load_checkpoint
 from rlmaml.cli import main
 from rlmaml.config import load_config, preset_names
 from rlmaml.logging import read_metrics
-from rlmaml.rl.evaluate import load_run
-from rlmaml.rl.train import TrainConfig
+from rlmaml.rl.config import TrainConfig
+from rlmaml.rl.evaluation import load_run
 
 TINY = ["meta_batch_size=2", "episodes_per_task=2", "horizon=10", "hidden_sizes=[8]", "checkpoint_every=1",
         "num_threads=1"]
@@ -123,8 +123,7 @@ def test_frame_skip_and_timestep_reach_the_training_and_evaluation_envs(tmp_path
     """``frame_skip`` and ``timestep`` (here 3 steps of 0.005 s, dt = 0.015 s, unlike any default) are used for
     training and for evaluation."""
     import rlmaml.envs
-
-    from rlmaml.rl import evaluate
+    from rlmaml.rl import evaluation as evaluate
 
     built = []
     real = rlmaml.envs.make_batched
@@ -148,8 +147,7 @@ def test_frame_skip_and_timestep_reach_the_training_and_evaluation_envs(tmp_path
 def test_ant_model_reaches_the_training_and_evaluation_envs(tmp_path, monkeypatch):
     """``ant_model=rllab`` builds every training and evaluation env with the original experiments' Ant."""
     import rlmaml.envs
-
-    from rlmaml.rl import evaluate
+    from rlmaml.rl import evaluation as evaluate
 
     built = []
     real = rlmaml.envs.make_batched

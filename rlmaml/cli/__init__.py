@@ -25,11 +25,12 @@ from ..errors import UserError
 from ..runtime import cpu_allocator
 
 COMMANDS: dict[str, tuple[str, str]] = {
-    "train": ("rlmaml.rl.train", "meta-train a policy with MAML-TRPO (default: 2D navigation)"),
-    "evaluate": ("rlmaml.rl.evaluate", "evaluate a trained run: returns after 0..k inner steps, videos"),
+    "train": ("rlmaml.cli.train", "meta-train a policy with MAML-TRPO (default: 2D navigation)"),
+    "evaluate": ("rlmaml.cli.evaluate", "evaluate a trained run: returns after 0..k inner steps, videos"),
     "supervised": ("rlmaml.cli.supervised", "few-shot supervised MAML (sinusoid, Omniglot)"),
     "plot": ("rlmaml.cli.plot", "learning curves and adaptation curves from run directories"),
     "bench": ("rlmaml.cli.bench", "side-by-side speed benchmarks (supervised, rollouts, meta-step)"),
+    "report": ("rlmaml.cli.report", "tables from results/: evaluations, progress, Ant terminations, at a glance"),
 }
 """name -> (module with ``add_arguments(parser)`` and ``run(args) -> int``, one line of help)."""
 

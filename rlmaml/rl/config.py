@@ -35,7 +35,8 @@ class TrainConfig:
     fast_lr: float = 0.1
     num_inner_steps: int = 1
     first_order: bool = False
-    meta_optimizer: Literal["trpo", "adam"] = "trpo"
+    inner_loss: str = "reinforce"
+    meta_optimizer: str = "trpo"
     meta_lr: float = 1e-3
     max_kl: float = 0.01
     cg_iters: int = 10
@@ -68,6 +69,12 @@ class TrainConfig:
         require(self.num_inner_steps >= 0, "num_inner_steps", "a non-negative integer", self.num_inner_steps)
         require(self.algorithm != "maml" or self.num_inner_steps >= 1, "num_inner_steps",
                 ">= 1 for algorithm maml (pretrained/oracle use 0)", self.num_inner_steps)
+        from .algos import META_OPTIMIZERS
+        from .objectives import INNER_LOSSES
+
+        require(self.inner_loss in INNER_LOSSES, "inner_loss", " or ".join(INNER_LOSSES), self.inner_loss)
+        require(self.meta_optimizer in META_OPTIMIZERS, "meta_optimizer", " or ".join(META_OPTIMIZERS),
+                self.meta_optimizer)
         require(self.fast_lr > 0, "fast_lr", "> 0", self.fast_lr)
         require(self.meta_lr > 0, "meta_lr", "> 0", self.meta_lr)
         require(self.max_kl > 0, "max_kl", "> 0", self.max_kl)

@@ -8,12 +8,16 @@ parameters θ live in a dict and :func:`forward` returns the action distribution
     Categorical:  a ~ Cat(softmax(f_θ(s)))
 
 Per-task adapted parameters θ'_1..θ'_T are *stacked* along a leading task
-dimension (every tensor gets shape ``[T, *shape]``). With stacked parameters the
+dimension (every tensor gets shape ``[T, *shape]``); the caller says so with
+``stacked=True``, it is never guessed from the tensors. With stacked parameters the
 observations must be task-major, ``[T, ..., obs_dim]``, and each layer is one
 batched matmul ``torch.baddbmm(b, h, Wᵀ)`` over all tasks, so a rollout of T
 tasks × E episodes evaluates the policy once per time step on the whole batch.
 ``rlmaml bench meta-step`` measures this against ``torch.func.vmap`` of
 ``functional_call`` (see :func:`vmap_mean`).
+
+Any ``nn.Module`` with a ``distribution`` method of that signature is a :class:`Policy`: meta-learning
+reads its parameters with ``named_parameters()`` and never mutates it.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Mapping, Sequence
+from typing import Protocol, runtime_checkable
 
 import torch
 from torch import Tensor, nn
@@ -28,6 +33,19 @@ from torch.distributions import Categorical, Distribution, Independent, Normal
 from torch.func import functional_call, vmap
 
 from ..core.params import Params
+
+@runtime_checkable
+class Policy(Protocol):
+    """π_θ(·|s): the one method meta-learning needs of a policy (an ``nn.Module`` whose ``named_parameters``
+    are θ).
+
+    ``params`` is θ as a dict; with ``stacked=True`` every tensor carries a leading task dimension ``[T, …]``
+    and ``obs`` is task-major ``[T, …, obs_dim]``: task t's rows are evaluated with θ_t.
+    """
+
+    def distribution(self, params: Mapping[str, Tensor], obs: Tensor, *, stacked: bool = False) -> Distribution:
+        ...
+
 
 # softplus: a smooth ReLU. With ReLU the inner gradient jumps wherever a unit changes sign on a training state, so
 # the adapted θ'(θ) is only piecewise smooth and the measured KL of a meta-step exceeds its Fisher model even for
@@ -69,11 +87,11 @@ class _MLP(nn.Module):
         return h
 
 
-def mlp_output(module: _MLP, params: Mapping[str, Tensor], obs: Tensor) -> Tensor:
-    """f_θ(s) for plain (``W: [out, in]``) or task-stacked (``W: [T, out, in]``, obs ``[T, ..., in]``) θ."""
+def mlp_output(module: _MLP, params: Mapping[str, Tensor], obs: Tensor, stacked: bool = False) -> Tensor:
+    """f_θ(s) for plain (``W: [out, in]``) or, with ``stacked``, task-stacked (``W: [T, out, in]``, obs
+    ``[T, ..., in]``) θ."""
     act = NONLINEARITIES[module.nonlinearity]
     num_layers = len(module.layers)
-    stacked = params["layers.0.weight"].dim() == 3
     if stacked:
         num_tasks = params["layers.0.weight"].shape[0]
         lead = obs.shape[1:-1]
@@ -128,10 +146,10 @@ class GaussianMLPPolicy(_MLP):
     def forward(self, obs: Tensor) -> Tensor:  # functional_call entry point: the mean μ_θ(s)
         return self.mlp(obs)
 
-    def distribution(self, params: Mapping[str, Tensor], obs: Tensor) -> Distribution:
-        mean = mlp_output(self, params, obs)
+    def distribution(self, params: Mapping[str, Tensor], obs: Tensor, *, stacked: bool = False) -> Distribution:
+        mean = mlp_output(self, params, obs, stacked)
         log_std = params["log_std"]
-        if log_std.dim() == 2:  # stacked: [T, act] -> [T, 1, …, 1, act]
+        if stacked:  # [T, act] -> [T, 1, …, 1, act]
             log_std = log_std.view(log_std.shape[0], *([1] * (mean.dim() - 2)), log_std.shape[-1])
         scale = self.action_scale.to(mean.dtype)
         return Independent(Normal(mean * scale, (log_std.exp() * scale).expand_as(mean), validate_args=False), 1,
@@ -149,8 +167,8 @@ class CategoricalMLPPolicy(_MLP):
     def forward(self, obs: Tensor) -> Tensor:
         return self.mlp(obs)
 
-    def distribution(self, params: Mapping[str, Tensor], obs: Tensor) -> Distribution:
-        return Categorical(logits=mlp_output(self, params, obs), validate_args=False)
+    def distribution(self, params: Mapping[str, Tensor], obs: Tensor, *, stacked: bool = False) -> Distribution:
+        return Categorical(logits=mlp_output(self, params, obs, stacked), validate_args=False)
 
 
 def action_scale_of(policy: _MLP) -> list[float]:
@@ -165,9 +183,10 @@ def saved_action_scale(state: Mapping) -> float | list[float]:
     return state.get("action_scale", 1.0)
 
 
-def forward(policy: _MLP, params: Mapping[str, Tensor], obs: Tensor) -> Distribution:
-    """π_θ(·|s): the action distribution of ``policy`` under parameters ``params`` (plain or task-stacked)."""
-    return policy.distribution(params, obs)
+def forward(policy: Policy, params: Mapping[str, Tensor], obs: Tensor, stacked: bool = False) -> Distribution:
+    """π_θ(·|s): the action distribution of ``policy`` under parameters ``params`` (plain, or task-stacked
+    with ``stacked``)."""
+    return policy.distribution(params, obs, stacked=stacked)
 
 
 def stack_params(params: Mapping[str, Tensor], num_tasks: int) -> Params:

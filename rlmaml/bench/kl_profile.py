@@ -1,4 +1,3 @@
-#!/usr/bin/env python
 """Actual KL along a TRPO meta-step against its quadratic model, at a trained run's checkpoint.
 
 TRPO scales the natural-gradient direction s so that the quadratic model ½ sᵀ(F + λI)s equals ``max_kl``, then
@@ -12,27 +11,32 @@ the same weights with ReLU replaced by the smooth softplus(β·x)/β (within log
 Fisher model is exact only for a twice-differentiable adaptation, and a ReLU network's inner gradient jumps
 wherever a unit's pre-activation changes sign.
 
-usage: python scripts/trpo_kl_profile.py RUN_DIR [--batches 3] [--fisher-tasks N] [--seed 12345] [--smooth-relu 50]
+usage: rlmaml bench kl-profile RUN_DIR [--batches 3] [--fisher-tasks N] [--seed 12345] [--smooth-relu 50] [--json]
 """
+
+from __future__ import annotations
 
 import argparse
 import functools
 import json
-import sys
 
 import torch
 
-from rlmaml.core import flatten, unflatten
-from rlmaml.core.optim import backtracking_line_search
-from rlmaml.errors import UserError
-from rlmaml.rl.evaluate import load_run
-from rlmaml.rl.policies import NONLINEARITIES
-from rlmaml.rl.train import batch_seeds, make_env, make_learner, sample_meta_batch
+from ..core import flatten, unflatten
+from ..core.optim import backtracking_line_search
+from ..errors import UserError
+from ..rl.algos import TRPO
+from ..rl.components import make_env, make_learner, make_sampler
+from ..rl.evaluation import load_run
+from ..rl.policies import NONLINEARITIES
+from ..rl.sampling import batch_seeds
 
 FRACTIONS = (0.01, 0.05, 0.1, 0.25, 0.5, 0.8, 1.0)
 
 
-def profile(learner, train_batches, valid) -> dict:
+def profile(learner: TRPO, train_batches, valid) -> dict:
+    """KL(t)/(t²·max_kl) and the surrogate gain at the fractions t of one TRPO step, and the line search's
+    number of evaluations, at the learner's θ (left unchanged)."""
     max_kl = learner.max_kl
     metrics = {}
     full_step, old_logp, old_pi = learner.natural_step(train_batches, valid, metrics)
@@ -54,29 +58,29 @@ def profile(learner, train_batches, valid) -> dict:
             "line_search_evaluations": evaluations}
 
 
-if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("run_dir")
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("run_dir", metavar="RUN_DIR", help="a run directory written by `rlmaml train` (TRPO)")
     parser.add_argument("--batches", type=int, default=3, help="meta-batches to profile (default 3)")
     parser.add_argument("--fisher-tasks", type=int, default=None, help="override the run's fisher_tasks")
     parser.add_argument("--seed", type=int, default=12345, help="seeds the tasks and episodes (default 12345)")
     parser.add_argument("--smooth-relu", type=float, default=None, metavar="BETA",
                         help="replace ReLU by softplus(BETA·x)/BETA in the loaded policy")
     parser.add_argument("--json", action="store_true", help="one JSON object per batch instead of the table")
-    args = parser.parse_args()
+
+
+def run(args) -> int:
     if args.batches <= 0:
-        sys.exit(f"error: --batches must be a positive integer, got {args.batches}")
+        raise UserError(f"--batches must be a positive integer, got {args.batches}")
     if args.fisher_tasks is not None and args.fisher_tasks < 0:
-        sys.exit(f"error: --fisher-tasks must be 0 (all tasks) or a positive integer, got {args.fisher_tasks}")
+        raise UserError(f"--fisher-tasks must be 0 (all tasks) or a positive integer, got {args.fisher_tasks}")
     torch.manual_seed(args.seed)
-    try:
-        cfg, policy, params = load_run(args.run_dir)
-    except UserError as exc:
-        sys.exit(f"error: {exc}")
+    cfg, policy, params = load_run(args.run_dir)
+    if cfg.meta_optimizer != "trpo":
+        raise UserError(f"{args.run_dir}: meta_optimizer={cfg.meta_optimizer!r}; the KL profile is of TRPO steps")
     if args.smooth_relu is not None:
         if cfg.nonlinearity != "relu" or args.smooth_relu <= 0:
-            sys.exit(f"error: --smooth-relu needs a ReLU run and a positive BETA, got nonlinearity={cfg.nonlinearity!r}, "
-                     f"BETA={args.smooth_relu}")
+            raise UserError(f"--smooth-relu needs a ReLU run and a positive BETA, got nonlinearity={cfg.nonlinearity!r}, "
+                            f"BETA={args.smooth_relu}")
         beta = args.smooth_relu
         NONLINEARITIES["smooth_relu"] = lambda x: torch.nn.functional.softplus(x, beta=beta)
         for module in policy.modules():
@@ -88,6 +92,7 @@ if __name__ == "__main__":
         torch.set_num_threads(cfg.num_threads)
     env = make_env(cfg)
     learner = make_learner(cfg, policy, {n: p.clone() for n, p in params.items()})
+    sampler = make_sampler(cfg, env, policy)
     k = cfg.inner_steps
     header = ("| batch | " + " | ".join(f"KL/model t={t:g}" for t in FRACTIONS)
               + " | surrogate gain t=0.1 / t=1 (×10⁻³) | line-search evaluations |")
@@ -100,11 +105,12 @@ if __name__ == "__main__":
     for b in range(args.batches):
         seeds = batch_seeds(args.seed, b, k + 2)
         tasks = env.sample_tasks(cfg.meta_batch_size, seed=seeds[0])
-        _, batches = sample_meta_batch(env, policy, learner.params, tasks, cfg, seeds[1:], torch.device("cpu"))
-        result = profile(learner, batches[:k], batches[k])
+        phases = sampler.sample(learner.params, tasks, seeds[1:], [cfg.fast_lr] * k)
+        result = profile(learner, phases.train_batches, phases.valid)
         if args.json:
             print(json.dumps({"batch": b, **result}))
         else:
             gain = result["surrogate_gain"]
             print(f"| {b} | " + " | ".join(f"{v:.2f}" for v in result["kl_over_model"].values())
                   + f" | {1e3 * gain[0.1]:.2f} / {1e3 * gain[1.0]:.2f} | {result['line_search_evaluations']} |")
+    return 0

@@ -226,7 +226,7 @@ def run(args) -> int:
     return 0
 
 
-if __name__ == "__main__":  # ``python -m rlmaml.rl.bench_rollouts`` == ``rlmaml bench rollouts``
+if __name__ == "__main__":  # ``python -m rlmaml.bench.rollouts`` == ``rlmaml bench rollouts``
     import argparse
 
     _parser = argparse.ArgumentParser(prog="rlmaml bench rollouts", description=__doc__.splitlines()[0])

@@ -36,10 +36,13 @@ import torch
 from ..config import load_config
 from ..core.optim import hessian_vector_product
 from ..core.params import flatten
+from ..rl.algos import TRPO
+from ..rl.components import make_env, make_learner, make_policy, make_sampler
+from ..rl.config import TrainConfig
+from ..rl.objectives import detach_distribution, mean_kl, surrogate_loss
+from ..rl.policies import mlp_output, stack_params, vmap_mean
+from ..rl.sampling import batch_seeds
 from ..runtime import cpu_allocator
-from .maml_trpo import MetaLearner, detach_distribution, mean_kl, surrogate_loss
-from .policies import mlp_output, stack_params, vmap_mean
-from .train import TrainConfig, batch_seeds, make_env, make_learner, make_policy, sample_meta_batch
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -72,7 +75,10 @@ def policy_forward_backward(policy, params, num_tasks: int, steps_per_task: int,
             torch.autograd.grad(out.square().sum(), layers)
         return once
 
-    return {"baddbmm_seconds": _time(run(mlp_output), 3), "vmap_seconds": _time(run(vmap_mean), 3)}
+    def baddbmm(module, params, x):
+        return mlp_output(module, params, x, stacked=True)
+
+    return {"baddbmm_seconds": _time(run(baddbmm), 3), "vmap_seconds": _time(run(vmap_mean), 3)}
 
 
 def matmul_rate(policy, num_tasks: int, steps_per_task: int, device) -> float:
@@ -107,13 +113,13 @@ def matmul_gflop(fn) -> float:
     return sum(e.flops for e in prof.key_averages() if e.flops and "mm" in e.key) / 1e9
 
 
-class DirectFisherMetaLearner(MetaLearner):
+class DirectFisherMetaLearner(TRPO):
     """The meta-update with the direct Fisher-vector product: ∇_θ(∇_θ KL(θ'(θ)) · v) on one third-order graph
     of the KL through the adaptation (which also gives g); the reference the factored update is timed against."""
 
     def natural_gradient_setup(self, train_batches, valid):
         theta = self.params
-        logp, pi = self.objective(theta, train_batches, valid, first_order=self.first_order)
+        logp, pi = self.objective.adapted_log_probs(theta, train_batches, valid)
         old_logp, old_pi = logp.detach(), detach_distribution(pi)
         loss = surrogate_loss(logp, old_logp, valid)
         g = flatten(torch.autograd.grad(loss, list(theta.values()), retain_graph=True))
@@ -126,8 +132,7 @@ def direct_fisher_vector_product(learner, train_batches, valid, full_graph=None)
     if 0 < learner.fisher_tasks < valid.num_tasks or full_graph is None:
         n = learner.fisher_tasks if 0 < learner.fisher_tasks < valid.num_tasks else valid.num_tasks
         valid = valid.first_tasks(n)
-        _, pi = learner.objective(learner.params, [b.first_tasks(n) for b in train_batches], valid,
-                                  first_order=learner.first_order)
+        _, pi = learner.objective.adapted_log_probs(learner.params, [b.first_tasks(n) for b in train_batches], valid)
         old_pi = detach_distribution(pi)
     else:
         pi, old_pi = full_graph
@@ -138,11 +143,11 @@ def direct_fisher_vector_product(learner, train_batches, valid, full_graph=None)
 def update_timing(learner, train_batches, valid, repeats: int) -> dict:
     """Whole meta-updates, factored vs direct Fisher-vector products, alternating on the same batch from the
     same θ (restored after each): median seconds of each and the median of the per-pair ratios."""
-    direct = DirectFisherMetaLearner(learner.policy, learner.params, fast_lr=learner.fast_lr,
-                                     first_order=learner.first_order, max_kl=learner.max_kl,
+    direct = DirectFisherMetaLearner(learner.policy, learner.params, fast_lr=learner.objective.fast_lr,
+                                     first_order=learner.objective.first_order, max_kl=learner.max_kl,
                                      cg_iters=learner.cg_iters, cg_damping=learner.cg_damping,
                                      ls_max_steps=learner.ls_max_steps, ls_backtrack_ratio=learner.ls_backtrack_ratio,
-                                     fisher_tasks=learner.fisher_tasks)
+                                     fisher_tasks=learner.fisher_tasks, inner_loss=learner.objective.inner_loss)
     state = learner.state_dict()
     times = {"factored": [], "direct": []}
     for _ in range(repeats):
@@ -222,6 +227,7 @@ def run(args) -> int:
     env = make_env(cfg)
     policy = make_policy(cfg, env).to(device)
     learner = make_learner(cfg, policy, dict(policy.named_parameters()))
+    sampler = make_sampler(cfg, env, policy, device)
     k = cfg.inner_steps
     load_before = os.getloadavg()[0]
     sample_times, update_times, accepted = [], [], []
@@ -230,7 +236,7 @@ def run(args) -> int:
         seeds = batch_seeds(cfg.seed, b, k + 2)
         tasks = env.sample_tasks(cfg.meta_batch_size, seed=seeds[0])
         c0, t0 = time.process_time(), time.perf_counter()
-        _, batches = sample_meta_batch(env, policy, learner.params, tasks, cfg, seeds[1:], device)
+        batches = sampler.sample(learner.params, tasks, seeds[1:], [cfg.fast_lr] * k).batches
         c1, t1 = time.process_time(), time.perf_counter()
         metrics = learner.step(batches[:k], batches[k])
         c2, t2 = time.process_time(), time.perf_counter()
@@ -243,9 +249,10 @@ def run(args) -> int:
     fb = policy_forward_backward(policy, learner.params, cfg.meta_batch_size,
                                  cfg.episodes_per_task * cfg.horizon, device)
     gflop = update_matmul_gflop(learner, batches[:k], batches[k])
-    fvp = fisher_vector_product_timing(learner, batches[:k], batches[k])
+    trpo = isinstance(learner, TRPO)  # the Fisher-vector products exist only in the TRPO meta-step
+    fvp = fisher_vector_product_timing(learner, batches[:k], batches[k]) if trpo else None
     allocator = allocator_timing(learner, batches[:k], batches[k], args.batches)
-    update_ab = update_timing(learner, batches[:k], batches[k], args.batches) if learner.meta_optimizer == "trpo" else None
+    update_ab = update_timing(learner, batches[:k], batches[k], args.batches) if trpo else None
     rate = matmul_rate(policy, cfg.meta_batch_size, cfg.episodes_per_task * cfg.horizon, device)
     result = {
         "preset": args.preset,

@@ -1,0 +1,60 @@
+"""The parts of a meta-RL run built from its :class:`~rlmaml.rl.config.TrainConfig`: the batched env, the
+policy, the sampler and the meta-optimizer. Training and evaluation build them here, so both agree."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ..config import ConfigError
+from .algos import MetaOptimizer, make_meta_optimizer
+from .config import TrainConfig, env_kwargs
+from .objectives import INNER_LOSSES
+from .policies import Policy, build_policy
+from .sampling import LocalSampler
+
+
+def make_env(cfg: TrainConfig, num_tasks: int | None = None, episodes_per_task: int | None = None, *,
+             oracle: bool | None = None, **options):
+    """The batched env for ``num_tasks × episodes_per_task`` copies (default: the config's meta-batch), with
+    the task appended to the observation for ``oracle`` (default: algorithm=oracle); ``options`` go to the
+    engine (e.g. ``record_state=True``)."""
+    from rlmaml.envs import make_batched
+
+    num_envs = (num_tasks or cfg.meta_batch_size) * (episodes_per_task or cfg.episodes_per_task)
+    oracle = cfg.algorithm == "oracle" if oracle is None else oracle
+    return make_batched(cfg.env, num_envs, device="cpu", num_threads=cfg.num_threads or None, oracle=oracle,
+                        max_episode_steps=cfg.horizon, **env_kwargs(cfg), **options)
+
+
+def action_scale(cfg: TrainConfig, env) -> list[float]:
+    """c: the half-widths of the env's (symmetric) action box with ``normalize_actions``, else ones."""
+    low, high = getattr(env, "action_low", None), getattr(env, "action_high", None)
+    if not cfg.normalize_actions or low is None or not np.all(np.isfinite(high - low)):
+        return [1.0] * env.action_dim
+    if not np.allclose(low, -high):
+        raise ConfigError(f"config key 'normalize_actions': needs a symmetric action box, {cfg.env} has "
+                          f"[{low.tolist()}, {high.tolist()}]; set normalize_actions=false")
+    return ((high - low) / 2).tolist()
+
+
+def make_policy(cfg: TrainConfig, env) -> Policy:
+    """θ_0: the config's Gaussian MLP policy for ``env``, acting in units of its action box (normalize_actions)."""
+    return build_policy(env.observation_dim, env.action_dim, cfg.hidden_sizes, cfg.nonlinearity, cfg.init_log_std,
+                        action_scale=action_scale(cfg, env))
+
+
+def make_sampler(cfg: TrainConfig, env, policy: Policy, device: str | torch.device = "cpu",
+                 episodes_per_task: int | None = None) -> LocalSampler:
+    """The sampler of the config's meta-batches on ``env``."""
+    return LocalSampler(env, policy, episodes_per_task=episodes_per_task or cfg.episodes_per_task,
+                        horizon=cfg.horizon, gamma=cfg.gamma, gae_lambda=cfg.gae_lambda, device=device,
+                        inner_loss=INNER_LOSSES[cfg.inner_loss])
+
+
+def make_learner(cfg: TrainConfig, policy: Policy, params) -> MetaOptimizer:
+    """The config's meta-optimizer (``meta_optimizer``), owning a copy of θ = ``params``."""
+    return make_meta_optimizer(cfg, policy, params)
+
+
+__all__ = ["action_scale", "make_env", "make_learner", "make_policy", "make_sampler"]

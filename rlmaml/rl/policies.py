@@ -34,6 +34,7 @@ from torch.func import functional_call, vmap
 
 from ..core.params import Params
 
+
 @runtime_checkable
 class Policy(Protocol):
     """π_θ(·|s): the one method meta-learning needs of a policy (an ``nn.Module`` whose ``named_parameters``

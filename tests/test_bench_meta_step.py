@@ -10,9 +10,10 @@ import torch
 from rlmaml.bench.meta_step import update_matmul_gflop
 from rlmaml.cli import main
 from rlmaml.config import build_config
-from rlmaml.rl.components import make_env, make_learner, make_policy, make_sampler
+from rlmaml.rl.algos import make_meta_optimizer
+from rlmaml.rl.components import make_env, make_policy
 from rlmaml.rl.config import TrainConfig
-from rlmaml.rl.sampling import batch_seeds
+from rlmaml.rl.sampling import batch_seeds, make_sampler
 
 TINY = ["meta_batch_size=3", "episodes_per_task=2", "horizon=10", "hidden_sizes=[16,16]", "cg_iters=3"]
 
@@ -43,9 +44,9 @@ def test_direct_fisher_reference_takes_the_same_meta_step_in_float64():
     policy = make_policy(cfg, env)
     seeds = batch_seeds(cfg.seed, 0, 3)
     tasks = env.sample_tasks(cfg.meta_batch_size, seed=seeds[0])
-    batches = make_sampler(cfg, env, policy).sample(dict(policy.named_parameters()), tasks, seeds[1:], [cfg.fast_lr]).batches
+    batches = make_sampler(cfg, policy).sample(dict(policy.named_parameters()), tasks, seeds[1:], [cfg.fast_lr]).batches
     policy = policy.double()
-    factored = make_learner(cfg, policy, dict(policy.named_parameters()))
+    factored = make_meta_optimizer(cfg, policy, dict(policy.named_parameters()))
     batches = [type(b)(*(x.double() for x in (b.observations, b.actions, b.mask, b.advantages))) for b in batches]
     direct = DirectFisherMetaLearner(policy, factored.params, fast_lr=cfg.fast_lr, max_kl=cfg.max_kl, cg_iters=5)
     before = {n: p.detach().clone() for n, p in factored.params.items()}
@@ -68,10 +69,10 @@ def test_update_matmul_count_is_linear_in_the_steps_and_leaves_theta_unchanged()
         torch.manual_seed(0)
         env = make_env(cfg)
         policy = make_policy(cfg, env)
-        learner = make_learner(cfg, policy, dict(policy.named_parameters()))
+        learner = make_meta_optimizer(cfg, policy, dict(policy.named_parameters()))
         seeds = batch_seeds(cfg.seed, 0, 3)
         tasks = env.sample_tasks(cfg.meta_batch_size, seed=seeds[0])
-        batches = make_sampler(cfg, env, policy).sample(learner.params, tasks, seeds[1:], [cfg.fast_lr]).batches
+        batches = make_sampler(cfg, policy).sample(learner.params, tasks, seeds[1:], [cfg.fast_lr]).batches
         before = {n: p.detach().clone() for n, p in learner.params.items()}
         counts.append(update_matmul_gflop(learner, batches[:1], batches[1]))
         assert all(torch.equal(before[n], learner.params[n]) for n in before)

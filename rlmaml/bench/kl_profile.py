@@ -25,11 +25,11 @@ import torch
 from ..core import flatten, unflatten
 from ..core.optim import backtracking_line_search
 from ..errors import UserError
-from ..rl.algos import TRPO
-from ..rl.components import make_env, make_learner, make_sampler
+from ..rl.algos import TRPO, make_meta_optimizer
+from ..rl.components import make_env
 from ..rl.evaluation import load_run
 from ..rl.policies import NONLINEARITIES
-from ..rl.sampling import batch_seeds
+from ..rl.sampling import batch_seeds, make_sampler
 
 FRACTIONS = (0.01, 0.05, 0.1, 0.25, 0.5, 0.8, 1.0)
 
@@ -90,9 +90,9 @@ def run(args) -> int:
         cfg.fisher_tasks = args.fisher_tasks
     if cfg.num_threads:
         torch.set_num_threads(cfg.num_threads)
-    env = make_env(cfg)
-    learner = make_learner(cfg, policy, {n: p.clone() for n, p in params.items()})
-    sampler = make_sampler(cfg, env, policy)
+    env = make_env(cfg, 1, 1)  # the task distribution and the spaces (the sampler has its own env)
+    learner = make_meta_optimizer(cfg, policy, {n: p.clone() for n, p in params.items()})
+    sampler = make_sampler(cfg, policy)
     k = cfg.inner_steps
     header = ("| batch | " + " | ".join(f"KL/model t={t:g}" for t in FRACTIONS)
               + " | surrogate gain t=0.1 / t=1 (×10⁻³) | line-search evaluations |")

@@ -36,12 +36,12 @@ import torch
 from ..config import load_config
 from ..core.optim import hessian_vector_product
 from ..core.params import flatten
-from ..rl.algos import TRPO
-from ..rl.components import make_env, make_learner, make_policy, make_sampler
+from ..rl.algos import TRPO, make_meta_optimizer
+from ..rl.components import make_env, make_policy
 from ..rl.config import TrainConfig
 from ..rl.objectives import detach_distribution, mean_kl, surrogate_loss
 from ..rl.policies import mlp_output, stack_params, vmap_mean
-from ..rl.sampling import batch_seeds
+from ..rl.sampling import batch_seeds, make_sampler
 from ..runtime import cpu_allocator
 
 
@@ -224,10 +224,10 @@ def run(args) -> int:
         torch.set_num_threads(args.num_threads)
     device = torch.device(cfg.device)
     torch.manual_seed(cfg.seed)
-    env = make_env(cfg)
+    env = make_env(cfg, 1, 1)  # the task distribution and the spaces (the sampler has its own env)
     policy = make_policy(cfg, env).to(device)
-    learner = make_learner(cfg, policy, dict(policy.named_parameters()))
-    sampler = make_sampler(cfg, env, policy, device)
+    learner = make_meta_optimizer(cfg, policy, dict(policy.named_parameters()))
+    sampler = make_sampler(cfg, policy, device)
     k = cfg.inner_steps
     load_before = os.getloadavg()[0]
     sample_times, update_times, accepted = [], [], []

@@ -1,17 +1,14 @@
-"""The parts of a meta-RL run built from its :class:`~rlmaml.rl.config.TrainConfig`: the batched env, the
-policy, the sampler and the meta-optimizer. Training and evaluation build them here, so both agree."""
+"""The env and the policy of a meta-RL run, built from its :class:`~rlmaml.rl.config.TrainConfig` (the sampler
+and the meta-optimizer come from their registries: :func:`rlmaml.rl.sampling.make_sampler`,
+:func:`rlmaml.rl.algos.make_meta_optimizer`). Training and evaluation build them here, so both agree."""
 
 from __future__ import annotations
 
 import numpy as np
-import torch
 
 from ..config import ConfigError
-from .algos import MetaOptimizer, make_meta_optimizer
 from .config import TrainConfig, env_kwargs
-from .objectives import INNER_LOSSES
 from .policies import Policy, build_policy
-from .sampling import LocalSampler
 
 
 def make_env(cfg: TrainConfig, num_tasks: int | None = None, episodes_per_task: int | None = None, *,
@@ -44,17 +41,4 @@ def make_policy(cfg: TrainConfig, env) -> Policy:
                         action_scale=action_scale(cfg, env))
 
 
-def make_sampler(cfg: TrainConfig, env, policy: Policy, device: str | torch.device = "cpu",
-                 episodes_per_task: int | None = None) -> LocalSampler:
-    """The sampler of the config's meta-batches on ``env``."""
-    return LocalSampler(env, policy, episodes_per_task=episodes_per_task or cfg.episodes_per_task,
-                        horizon=cfg.horizon, gamma=cfg.gamma, gae_lambda=cfg.gae_lambda, device=device,
-                        inner_loss=INNER_LOSSES[cfg.inner_loss])
-
-
-def make_learner(cfg: TrainConfig, policy: Policy, params) -> MetaOptimizer:
-    """The config's meta-optimizer (``meta_optimizer``), owning a copy of θ = ``params``."""
-    return make_meta_optimizer(cfg, policy, params)
-
-
-__all__ = ["action_scale", "make_env", "make_learner", "make_policy", "make_sampler"]
+__all__ = ["action_scale", "make_env", "make_policy"]

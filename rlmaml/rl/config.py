@@ -37,6 +37,7 @@ class TrainConfig:
     first_order: bool = False
     inner_loss: str = "reinforce"
     meta_optimizer: str = "trpo"
+    sampler: str = "local"
     meta_lr: float = 1e-3
     max_kl: float = 0.01
     cg_iters: int = 10
@@ -71,10 +72,12 @@ class TrainConfig:
                 ">= 1 for algorithm maml (pretrained/oracle use 0)", self.num_inner_steps)
         from .algos import META_OPTIMIZERS
         from .objectives import INNER_LOSSES
+        from .sampling import SAMPLERS
 
         require(self.inner_loss in INNER_LOSSES, "inner_loss", " or ".join(INNER_LOSSES), self.inner_loss)
         require(self.meta_optimizer in META_OPTIMIZERS, "meta_optimizer", " or ".join(META_OPTIMIZERS),
                 self.meta_optimizer)
+        require(self.sampler in SAMPLERS, "sampler", " or ".join(SAMPLERS), self.sampler)
         require(self.fast_lr > 0, "fast_lr", "> 0", self.fast_lr)
         require(self.meta_lr > 0, "meta_lr", "> 0", self.meta_lr)
         require(self.max_kl > 0, "max_kl", "> 0", self.max_kl)

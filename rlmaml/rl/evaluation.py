@@ -38,10 +38,10 @@ from ..checkpoint import CHECKPOINT_NAME, load_checkpoint
 from ..config import build_config, read_yaml_source
 from ..errors import UserError
 from ..stats import mean_ci95
-from .components import make_env, make_sampler
+from .components import make_env
 from .config import ENV_KEYS, TrainConfig
 from .policies import Policy, action_scale_of, build_policy, saved_action_scale
-from .sampling import batch_seeds
+from .sampling import batch_seeds, make_sampler
 
 EVAL_SEED_OFFSET = 7_919  # keeps evaluation rollout seeds apart from training seeds (seed, batch)
 LATER_STEP_SCALE = 0.5  # α_j = s·α for j ≥ 1: the original MAML-RL evaluation protocol
@@ -119,9 +119,8 @@ def adaptation_returns(policy: Policy, params, config: TrainConfig, tasks: list[
         raise UserError(f"--grad-steps must be a non-negative integer, got {grad_steps}")
     alphas = step_sizes(config.fast_lr, grad_steps, later_step_scale)
     episodes_per_task = episodes_per_task or config.episodes_per_task
-    env = make_env(config, len(tasks), episodes_per_task, oracle=oracle,
-                   **({"record_state": True} if record_state else {}))
-    sampler = make_sampler(config, env, policy, device, episodes_per_task)
+    sampler = make_sampler(config, policy, device, num_tasks=len(tasks), episodes_per_task=episodes_per_task,
+                           oracle=oracle, **({"record_state": True} if record_state else {}))
     phases = sampler.sample(params, tasks, batch_seeds(seed + EVAL_SEED_OFFSET, 0, grad_steps + 1), alphas)
     returns = torch.stack([eps.returns.mean(dim=1) for eps in phases.episodes])
     return returns.cpu(), phases.episodes

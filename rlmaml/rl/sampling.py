@@ -8,11 +8,14 @@ D_0..D_{k−1} are the inner (training) episodes and D_k the validation episodes
 on. Training uses α_j = fast_lr; evaluation its own schedule (:func:`rlmaml.rl.evaluation.step_sizes`).
 A :class:`Sampler` is anything with that ``sample`` method; :class:`LocalSampler` runs it in this process on
 one batched env, the policy evaluated once per time step for all ``tasks × episodes`` copies.
+
+The config key ``sampler`` names the sampler in :data:`SAMPLERS` (``local`` by default); a new one is one
+:func:`register_sampler` call (docs/extending/sampler.md).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
@@ -22,8 +25,10 @@ from torch import Tensor
 from torch.distributions import Categorical, Independent
 
 from ..core.params import Params
+from ..errors import UserError
+from .components import make_env
 from .episodes import Episodes
-from .objectives import InnerLoss, TaskBatch, adapted_params_for_sampling, reinforce_loss
+from .objectives import INNER_LOSSES, InnerLoss, TaskBatch, adapted_params_for_sampling, reinforce_loss
 from .policies import Policy, stack_params
 from .rollout import rollout
 
@@ -104,6 +109,16 @@ class LocalSampler:
         self.device = torch.device(device)
         self.inner_loss = inner_loss
 
+    @classmethod
+    def from_config(cls, cfg, policy: Policy, device: str | torch.device = "cpu", *, num_tasks: int | None = None,
+                    episodes_per_task: int | None = None, oracle: bool | None = None, **env_options) -> LocalSampler:
+        """The sampler of ``cfg``'s meta-batches (``num_tasks × episodes_per_task`` copies, default the config's)
+        on its own batched env; ``oracle`` and ``env_options`` go to :func:`rlmaml.rl.components.make_env`."""
+        episodes_per_task = episodes_per_task or cfg.episodes_per_task
+        env = make_env(cfg, num_tasks, episodes_per_task, oracle=oracle, **env_options)
+        return cls(env, policy, episodes_per_task=episodes_per_task, horizon=cfg.horizon, gamma=cfg.gamma,
+                   gae_lambda=cfg.gae_lambda, device=device, inner_loss=INNER_LOSSES[cfg.inner_loss])
+
     def sample(self, params: Mapping[str, Tensor], tasks: Sequence[dict], seeds: Sequence[int],
                step_sizes: Sequence[float]) -> MetaBatch:
         k = len(step_sizes)
@@ -124,4 +139,30 @@ class LocalSampler:
         return phases
 
 
-__all__ = ["LocalSampler", "MetaBatch", "Sampler", "action_sampler", "batch_seeds"]
+SamplerFactory = Callable[..., Sampler]
+"""``factory(cfg, policy, device, *, num_tasks, episodes_per_task, oracle, **env_options) -> Sampler``."""
+
+SAMPLERS: dict[str, SamplerFactory] = {}
+
+
+def register_sampler(name: str, factory: SamplerFactory) -> SamplerFactory:
+    """Make ``factory`` the sampler of ``sampler=name`` (signature of :data:`SamplerFactory`)."""
+    SAMPLERS[name] = factory
+    return factory
+
+
+register_sampler("local", LocalSampler.from_config)
+
+
+def make_sampler(cfg, policy: Policy, device: str | torch.device = "cpu", **options) -> Sampler:
+    """The sampler named by ``cfg.sampler``; ``options``: ``num_tasks``, ``episodes_per_task`` (default the
+    config's meta-batch), ``oracle`` (default algorithm=oracle) and env options (e.g. ``record_state=True``)."""
+    try:
+        factory = SAMPLERS[cfg.sampler]
+    except KeyError:
+        raise UserError(f"config key 'sampler': {cfg.sampler!r} is not allowed; allowed: {', '.join(SAMPLERS)}") from None
+    return factory(cfg, policy, device, **options)
+
+
+__all__ = ["SAMPLERS", "LocalSampler", "MetaBatch", "Sampler", "SamplerFactory", "action_sampler", "batch_seeds",
+           "make_sampler", "register_sampler"]

@@ -24,10 +24,11 @@ from ..checkpoint import CHECKPOINT_NAME, load_checkpoint, rng_state, save_check
 from ..config import config_to_dict
 from ..logging import RunLogger
 from ..runtime import prepare_run
-from .components import make_env, make_learner, make_policy, make_sampler
+from .algos import make_meta_optimizer
+from .components import make_env, make_policy
 from .config import TrainConfig
 from .policies import action_scale_of, saved_action_scale
-from .sampling import MetaBatch, batch_seeds
+from .sampling import MetaBatch, batch_seeds, make_sampler
 
 log = logging.getLogger(__name__)
 
@@ -58,10 +59,10 @@ def train(cfg: TrainConfig, out_dir: str | Path, resume: bool = False, progress:
     """
     out_dir, device = prepare_run(out_dir, cfg.num_threads, cfg.device, cfg.seed)
     np.random.seed(cfg.seed)
-    env = make_env(cfg)
+    env = make_env(cfg, 1, 1)  # one copy: the task distribution and the spaces (the sampler has its own)
     policy = make_policy(cfg, env).to(device)
-    learner = make_learner(cfg, policy, dict(policy.named_parameters()))
-    sampler = make_sampler(cfg, env, policy, device)
+    learner = make_meta_optimizer(cfg, policy, dict(policy.named_parameters()))
+    sampler = make_sampler(cfg, policy, device)
     start, env_steps = 0, 0
     if resume:
         state = load_checkpoint(out_dir, map_location=device)

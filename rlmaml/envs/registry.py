@@ -132,7 +132,12 @@ def families() -> tuple[TaskFamily, ...]:
     return tuple(_FAMILIES.values())
 
 
-def _unknown(env_id: str, why: str) -> UserError:
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}"
+
+
+def _unknown(why: str) -> UserError:
     return UserError(f"{why}; registered task families: {', '.join(_FAMILIES)}; "
                      "or name a Gymnasium env with the task protocol, e.g. module:EnvId")
 
@@ -142,7 +147,7 @@ def family(env_id: str) -> TaskFamily:
     protocol (``"module:EnvId"`` imports ``module`` first). One-line UserError for an unknown id, a module that
     does not import, or an env without the task protocol."""
     if not isinstance(env_id, str) or not env_id:
-        raise _unknown(env_id, f"unknown env id {env_id!r}")
+        raise _unknown(f"unknown env id {env_id!r}")
     if env_id in _FAMILIES:
         return _FAMILIES[env_id]
     if env_id in _GENERIC:
@@ -152,14 +157,12 @@ def family(env_id: str) -> TaskFamily:
         try:
             importlib.import_module(module)
         except Exception as exc:  # noqa: BLE001 - any import failure is the user's module's; say which
-            text = str(exc).strip().splitlines()
-            raise _unknown(env_id, f"env {env_id!r}: module {module!r} does not import "
-                                   f"({type(exc).__name__}: {text[0] if text else ''})") from None
+            raise _unknown(f"env {env_id!r}: module {module!r} does not import ({_first_line(exc)})") from None
         if name in _FAMILIES:  # the module registered a full record
             return _FAMILIES[name]
     if name not in gym.registry:
-        where = f"module {module!r} registers no env {name!r}" if module else f"unknown env id {env_id!r}"
-        raise _unknown(env_id, f"env {env_id!r}: {where}" if module else where)
+        raise _unknown(f"env {env_id!r}: module {module!r} registers no env {name!r}" if module
+                       else f"unknown env id {env_id!r}")
     spec = gym.spec(name)
     entry_point = spec.entry_point
     if isinstance(entry_point, str):
@@ -167,7 +170,7 @@ def family(env_id: str) -> TaskFamily:
             entry_point = gym.envs.registration.load_env_creator(entry_point)
         except Exception as exc:  # noqa: BLE001
             raise UserError(f"env {env_id!r}: entry point {spec.entry_point!r} does not load "
-                            f"({type(exc).__name__}: {exc})") from None
+                            f"({_first_line(exc)})") from None
     missing = missing_task_protocol(entry_point) if isinstance(entry_point, type) else []
     if missing:
         raise UserError(task_protocol_error(env_id, missing))

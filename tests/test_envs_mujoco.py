@@ -466,39 +466,3 @@ def test_loading_halfcheetah_keeps_its_mass_and_drops_only_the_assets_deprecatio
     finally:
         mujoco.set_mju_user_warning(None)
     assert seen == ["Nan, Inf or huge value in QACC at DOF 0"]
-
-
-def test_ant_termination_table_splits_early_ends_by_cause():
-    """scripts/ant_terminations.py on hand-made episodes: horizon 4, one task (d = -1) x 3 episodes that run the
-    full horizon, fall (z = 0.1) after 2 steps and jump (z = 1.2) after 3."""
-    import importlib.util
-    from pathlib import Path
-    from types import SimpleNamespace
-
-    from rlmaml.rl.episodes import Episodes
-
-    path = Path(__file__).resolve().parents[1] / "scripts" / "ant_terminations.py"
-    spec = importlib.util.spec_from_file_location("ant_terminations", path)
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
-    mask = torch.ones(4, 1, 3)
-    mask[2:, 0, 1] = 0
-    mask[3:, 0, 2] = 0
-    qpos = torch.full((4, 1, 3, 15), 0.5)
-    qpos[1, 0, 1, 2] = 0.1
-    qpos[2, 0, 2, 2] = 1.2
-    rewards = torch.ones(4, 1, 3)  # returns 4, 2, 3
-    velocity = -torch.ones(4, 1, 3)  # 1 m/s in the commanded direction d = -1
-    eps = Episodes(torch.zeros(4, 1, 3, 1), torch.zeros(4, 1, 3, 1), rewards, mask,
-                   infos={"qpos": qpos, "x_velocity": velocity})
-    rows = script.termination_table(SimpleNamespace(horizon=4), [{"direction": -1.0}], [eps])
-    assert rows[2] == "| 0 | 66.7% | 33.3% | 33.3% | 4.0 | 2.5 | 1.00 |"
-    rows = script.termination_table(SimpleNamespace(horizon=4), [{"velocity": 0.5}], [eps])
-    assert rows[0].endswith("| \\|v_x − v*\\| (m/s) |") and rows[2].endswith("| 2.5 | 1.50 |")  # |-1 - 0.5|
-    # AntGoal, goal (2, 0): the torso walks x = 0, 1, 2, 3 along y = 0. Episodes end at x = 3 (passed the goal at
-    # x = 2), x = 1 (the later, closer steps are masked out) and x = 2: final 1, 1, 0 and closest 0, 1, 0.
-    qpos[..., 0] = torch.arange(4.0)[:, None, None]
-    qpos[..., 1] = 0.0
-    rows = script.termination_table(SimpleNamespace(horizon=4), [{"goal": [2.0, 0.0]}], [eps])
-    assert len(rows[1].split("|")) == len(rows[0].split("|")) == 10
-    assert rows[2] == "| 0 | 66.7% | 33.3% | 33.3% | 4.0 | 2.5 | 0.67 | 0.33 |"

@@ -235,21 +235,3 @@ def test_adaptation_curves_of_several_runs_average_runs_sharing_a_label(tmp_path
     np.testing.assert_allclose(bands[1][:, 1].min(), -41.0)  # the single run: mean - CI at step 0
     written = plot_runs(dirs, tmp_path / "cmp.png", labels=labels, only="adaptation")
     assert written == [tmp_path / "cmp.png"] and written[0].read_bytes()[:8] == PNG_MAGIC
-
-
-def test_results_table_follows_the_return_with_the_goal_distance():
-    """scripts/rl_results_table.py on a hand-made eval.json: goals at distances 5, 1, 2 (3-4-5 and axis goals)."""
-    import importlib.util
-
-    path = Path(__file__).resolve().parents[1] / "scripts" / "rl_results_table.py"
-    spec = importlib.util.spec_from_file_location("rl_results_table", path)
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
-    result = {"tasks": [{"goal": [3.0, 4.0]}, {"goal": [0.0, -1.0]}, {"goal": [2.0, 0.0]}],
-              "methods": {"maml": {"per_task": [[-10.0, 8.0, 4.0], [0.0, 9.0, 6.0]]}}}
-    lines = script.goal_distance_lines(result, n=1)
-    after = np.array([0.0, 9.0, 6.0])
-    corr = np.corrcoef([5.0, 1.0, 2.0], after)[0, 1]
-    assert lines[0] == f"maml: correlation of the goal's distance with the return after 1 step(s): {corr:.2f}"
-    assert lines[4:] == ["| 1.00 | 8.0 | 9.0 | +1.0 |", "| 5.00 | -10.0 | 0.0 | +10.0 |"]  # nearest, farthest
-    assert script.goal_distance_lines({"tasks": [{"velocity": 1.0}], "methods": result["methods"]}) == []

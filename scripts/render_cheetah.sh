@@ -8,6 +8,6 @@ cd "$(dirname "$0")/.."
 RUN="${1:?usage: scripts/render_cheetah.sh RUN_DIR [N_TASKS]}"
 OUT="${RUN%/}/adaptation"
 export OMP_NUM_THREADS=1 MUJOCO_GL="${MUJOCO_GL:-egl}"
-python -m rlmaml.rl.compare "$RUN" --num-tasks 40 --grad-steps 3 --seed 1000 --out "$OUT/eval.json" \
+rlmaml evaluate "$RUN" --num-tasks 40 --grad-steps 3 --seed 1000 --out "$OUT/eval.json" \
   --render "${2:-2}" --render-out "$OUT/videos"
-python scripts/plot_results.py "$OUT"
+rlmaml plot "$OUT" --reference paper

@@ -4,5 +4,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export OMP_NUM_THREADS=1
-python -m rlmaml.supervised.bench --task sinusoid --batches 50 --threads 1 | tee results/sinusoid/bench.json
-python -m rlmaml.supervised.bench --task omniglot --batches 10 --threads 1 | tee results/omniglot-5way-1shot/bench.json
+rlmaml bench supervised --task sinusoid --batches 50 --threads 1 | tee results/sinusoid/preset/bench.json
+rlmaml bench supervised --task omniglot --batches 10 --threads 1 | tee results/omniglot/5way-1shot/bench.json

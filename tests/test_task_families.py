@@ -132,3 +132,10 @@ def test_a_family_of_ones_own_trains_and_evaluates_through_the_cli(tmp_path, env
     assert "maml" in result["methods"]
     for method in result["methods"].values():
         assert len(method["mean"]) == 2 and all(math.isfinite(m) and m < 0 for m in method["mean"])
+    assert main(["plot", str(run), "--out", str(tmp_path / "plots")]) == 0
+    assert sorted(p.name for p in (tmp_path / "plots").iterdir()) == ["adaptation_curve.png", "learning_curve.png"]
+    if env_id == TOY:  # no render hints: drawn as planar from the recorded infos["position"]
+        assert main(["evaluate", str(run), "--num-tasks", "1", "--grad-steps", "1", "--render", "1",
+                     "--out", str(tmp_path / "rendered.json")]) == 0
+        written = sorted(p.stem for p in tmp_path.rglob("PointGoal-v0_*"))  # .mp4, or .gif without ffmpeg
+        assert written == ["PointGoal-v0_task0", "PointGoal-v0_trajectories"]

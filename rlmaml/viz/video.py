@@ -4,10 +4,6 @@ Nothing here runs the policy again. Frames are drawn from what an evaluation rec
 :class:`~rlmaml.rl.episodes.Episodes` (one ``Episodes`` per phase: before adaptation, after 1 step, …),
 so a video shows exactly the tasks, seeds and action noise the reported returns came from:
 
-How a family is drawn is its record's :class:`~rlmaml.envs.registry.RenderHints` (``kind``, ``asset``,
-``camera``); a family without hints is drawn from what its episodes recorded (``qpos``: MuJoCo replay,
-``position``: planar).
-
 * MuJoCo families (HalfCheetahVel/Dir, AntVel/Dir/Goal): the joint positions ``infos["qpos"]`` recorded at
   every step (env built with ``record_state=True``) are written back into ``MjData.qpos`` (and
   ``qvel`` when recorded), ``mj_forward`` recomputes the kinematics and ``mujoco.Renderer`` draws the
@@ -15,6 +11,10 @@ How a family is drawn is its record's :class:`~rlmaml.envs.registry.RenderHints`
   torso's ground-plane paths (the free joint's ``x, y``) also go into a trajectory PNG.
 * planar families (2D navigation): the positions (``infos["position"]``, else the observations) are drawn as
   a moving point with its trail and the goal, plus a PNG of all trajectories before and after adaptation.
+
+How a family is drawn is its record's :class:`~rlmaml.envs.registry.RenderHints` (``kind``, ``asset``,
+``camera``); a family without hints is drawn from what its episodes recorded (``qpos``: MuJoCo replay,
+``position``: planar).
 
 Each phase is one episode of ``H`` steps, one frame per step, so a video of ``k + 1`` phases has
 ``H · (k + 1)`` frames. Offscreen OpenGL defaults to EGL (``MUJOCO_GL=egl``) when ``MUJOCO_GL`` is unset.

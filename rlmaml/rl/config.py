@@ -70,14 +70,13 @@ class TrainConfig:
         require(self.num_inner_steps >= 0, "num_inner_steps", "a non-negative integer", self.num_inner_steps)
         require(self.algorithm != "maml" or self.num_inner_steps >= 1, "num_inner_steps",
                 ">= 1 for algorithm maml (pretrained/oracle use 0)", self.num_inner_steps)
+        from ..plugins import lookup
         from .algos import META_OPTIMIZERS
         from .objectives import INNER_LOSSES
         from .sampling import SAMPLERS
 
-        require(self.inner_loss in INNER_LOSSES, "inner_loss", " or ".join(INNER_LOSSES), self.inner_loss)
-        require(self.meta_optimizer in META_OPTIMIZERS, "meta_optimizer", " or ".join(META_OPTIMIZERS),
-                self.meta_optimizer)
-        require(self.sampler in SAMPLERS, "sampler", " or ".join(SAMPLERS), self.sampler)
+        for key, registry in (("inner_loss", INNER_LOSSES), ("meta_optimizer", META_OPTIMIZERS), ("sampler", SAMPLERS)):
+            lookup(registry, getattr(self, key), key)
         require(self.fast_lr > 0, "fast_lr", "> 0", self.fast_lr)
         require(self.meta_lr > 0, "meta_lr", "> 0", self.meta_lr)
         require(self.max_kl > 0, "max_kl", "> 0", self.max_kl)

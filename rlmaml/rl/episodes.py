@@ -74,6 +74,18 @@ class Episodes:
                         {k: v[:, sl] for k, v in self.infos.items()},
                         None if self.tasks is None else self.tasks[sl])
 
+    @classmethod
+    def concatenate(cls, parts: list[Episodes]) -> Episodes:
+        """The episodes of several task sets as one: every tensor joined along the task axis (same horizon and
+        episodes per task)."""
+        def cat(xs):
+            return torch.cat(list(xs), dim=1)
+
+        infos = {k: cat(p.infos[k] for p in parts) for k in parts[0].infos}
+        tasks = None if any(p.tasks is None for p in parts) else [t for p in parts for t in p.tasks]
+        return cls(cat(p.observations for p in parts), cat(p.actions for p in parts), cat(p.rewards for p in parts),
+                   cat(p.mask for p in parts), infos, tasks)
+
     def to(self, device) -> Episodes:
         return Episodes(self.observations.to(device), self.actions.to(device), self.rewards.to(device),
                         self.mask.to(device), {k: v.to(device) for k, v in self.infos.items()}, self.tasks)

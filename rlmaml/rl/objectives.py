@@ -75,6 +75,11 @@ class TaskBatch:
         return cls(task_major(episodes.observations), task_major(episodes.actions),
                    task_major(episodes.mask.float()), task_major(advantages.float()))
 
+    @classmethod
+    def concatenate(cls, parts: Sequence[TaskBatch]) -> TaskBatch:
+        """Several task batches as one, joined along the task axis (same number of steps per task)."""
+        return cls(*(torch.cat([getattr(p, f) for p in parts]) for f in ("observations", "actions", "mask", "advantages")))
+
     def first_tasks(self, n: int) -> TaskBatch:
         """The batch restricted to tasks 0..n−1."""
         return TaskBatch(self.observations[:n], self.actions[:n], self.mask[:n], self.advantages[:n])

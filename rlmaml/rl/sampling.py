@@ -25,7 +25,7 @@ from torch import Tensor
 from torch.distributions import Categorical, Independent
 
 from ..core.params import Params
-from ..errors import UserError
+from ..plugins import lookup
 from .components import make_env
 from .episodes import Episodes
 from .objectives import INNER_LOSSES, InnerLoss, TaskBatch, adapted_params_for_sampling, reinforce_loss
@@ -47,6 +47,16 @@ class MetaBatch:
     episodes: list[Episodes]
     batches: list[TaskBatch]
     params: list[Params]
+
+    @classmethod
+    def concatenate(cls, parts: Sequence[MetaBatch]) -> MetaBatch:
+        """The meta-batches of disjoint task sets (same number of phases) as one, in the order given: task t of
+        the result is the t-th task of the parts laid end to end."""
+        phases = range(len(parts[0].episodes))
+        return cls([t for p in parts for t in p.tasks],
+                   [Episodes.concatenate([p.episodes[j] for p in parts]) for j in phases],
+                   [TaskBatch.concatenate([p.batches[j] for p in parts]) for j in phases],
+                   [{n: torch.cat([p.params[j][n] for p in parts]) for n in parts[0].params[j]} for j in phases])
 
     @property
     def train_batches(self) -> list[TaskBatch]:
@@ -117,7 +127,8 @@ class LocalSampler:
         episodes_per_task = episodes_per_task or cfg.episodes_per_task
         env = make_env(cfg, num_tasks, episodes_per_task, oracle=oracle, **env_options)
         return cls(env, policy, episodes_per_task=episodes_per_task, horizon=cfg.horizon, gamma=cfg.gamma,
-                   gae_lambda=cfg.gae_lambda, device=device, inner_loss=INNER_LOSSES[cfg.inner_loss])
+                   gae_lambda=cfg.gae_lambda, device=device,
+                   inner_loss=lookup(INNER_LOSSES, cfg.inner_loss, "inner_loss"))
 
     def sample(self, params: Mapping[str, Tensor], tasks: Sequence[dict], seeds: Sequence[int],
                step_sizes: Sequence[float]) -> MetaBatch:
@@ -157,11 +168,7 @@ register_sampler("local", LocalSampler.from_config)
 def make_sampler(cfg, policy: Policy, device: str | torch.device = "cpu", **options) -> Sampler:
     """The sampler named by ``cfg.sampler``; ``options``: ``num_tasks``, ``episodes_per_task`` (default the
     config's meta-batch), ``oracle`` (default algorithm=oracle) and env options (e.g. ``record_state=True``)."""
-    try:
-        factory = SAMPLERS[cfg.sampler]
-    except KeyError:
-        raise UserError(f"config key 'sampler': {cfg.sampler!r} is not allowed; allowed: {', '.join(SAMPLERS)}") from None
-    return factory(cfg, policy, device, **options)
+    return lookup(SAMPLERS, cfg.sampler, "sampler")(cfg, policy, device, **options)
 
 
 __all__ = ["SAMPLERS", "LocalSampler", "MetaBatch", "Sampler", "SamplerFactory", "action_sampler", "batch_seeds",

@@ -39,10 +39,11 @@ class Adam:
 
     @classmethod
     def from_config(cls, policy: Policy, params: Mapping[str, Tensor], cfg) -> Adam:
+        from ...plugins import lookup
         from ..objectives import INNER_LOSSES
 
         return cls(policy, params, fast_lr=cfg.fast_lr, first_order=cfg.first_order, meta_lr=cfg.meta_lr,
-                   inner_loss=INNER_LOSSES[cfg.inner_loss])
+                   inner_loss=lookup(INNER_LOSSES, cfg.inner_loss, "inner_loss"))
 
     def state_dict(self) -> dict:
         return {"params": params_state(self.params),

@@ -10,6 +10,7 @@ import torch
 from torch import Tensor
 
 from ...core.params import Params
+from ...plugins import lookup
 from ..objectives import TaskBatch
 from ..policies import Policy
 
@@ -49,14 +50,7 @@ def register_meta_optimizer(name: str, cls: type) -> type:
 
 def make_meta_optimizer(cfg, policy: Policy, params: Mapping[str, Tensor]) -> MetaOptimizer:
     """The meta-optimizer named by ``cfg.meta_optimizer``, owning a copy of ``params``."""
-    try:
-        cls = META_OPTIMIZERS[cfg.meta_optimizer]
-    except KeyError:
-        from ...errors import UserError
-
-        raise UserError(f"config key 'meta_optimizer': {cfg.meta_optimizer!r} is not allowed; allowed: "
-                        f"{', '.join(META_OPTIMIZERS)}") from None
-    return cls.from_config(policy, params, cfg)
+    return lookup(META_OPTIMIZERS, cfg.meta_optimizer, "meta_optimizer").from_config(policy, params, cfg)
 
 
 def all_finite(*xs) -> bool:

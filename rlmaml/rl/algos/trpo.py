@@ -75,12 +75,13 @@ class TRPO:
 
     @classmethod
     def from_config(cls, policy: Policy, params: Mapping[str, Tensor], cfg) -> TRPO:
+        from ...plugins import lookup
         from ..objectives import INNER_LOSSES
 
         return cls(policy, params, fast_lr=cfg.fast_lr, first_order=cfg.first_order, max_kl=cfg.max_kl,
                    cg_iters=cfg.cg_iters, cg_damping=cfg.cg_damping, ls_max_steps=cfg.ls_max_steps,
                    ls_backtrack_ratio=cfg.ls_backtrack_ratio, fisher_tasks=cfg.fisher_tasks,
-                   inner_loss=INNER_LOSSES[cfg.inner_loss])
+                   inner_loss=lookup(INNER_LOSSES, cfg.inner_loss, "inner_loss"))
 
     # -- state for checkpoints
     def state_dict(self) -> dict:

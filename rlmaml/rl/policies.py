@@ -50,8 +50,8 @@ class Policy(Protocol):
 
 # softplus: a smooth ReLU. With ReLU the inner gradient jumps wherever a unit changes sign on a training state, so
 # the adapted θ'(θ) is only piecewise smooth and the measured KL of a meta-step exceeds its Fisher model even for
-# small steps; with a smooth nonlinearity the model holds to second order (scripts/trpo_kl_profile.py,
-# results/trpo-kl-profile).
+# small steps; with a smooth nonlinearity the model holds to second order (``rlmaml bench kl-profile``,
+# results/studies/trpo-kl-profile).
 NONLINEARITIES = {"relu": torch.relu, "tanh": torch.tanh, "softplus": torch.nn.functional.softplus}
 
 

@@ -7,8 +7,7 @@ the alive mask with each step, so engines that step copy by copy skip the physic
 
 While an engine steps its physics on its own threads (``env.physics_threads > 1``: the MuJoCo families),
 the policy runs on one torch thread: torch's idle OpenMP workers spin after every op and take the cores
-from the physics threads. On 2 cores a HalfCheetahVel meta-batch's sampling went from 3.66 s to 2.89 s
-(``results/halfcheetah-vel/bench-meta-step.jsonl``, before and after, side by side).
+from the physics threads (``rlmaml bench meta-step`` measures sampling; docs/performance.md has the figures).
 """
 
 from __future__ import annotations

@@ -26,39 +26,39 @@ ENV_KEYS = (*ENV_TIMING_KEYS, "ant_model", "ant_obs")
 class TrainConfig:
     """Every key of ``rlmaml train`` (YAML presets and ``key=value`` overrides set these)."""
 
-    env: str = "rlmaml/Navigation2D-v0"
-    algorithm: Literal["maml", "pretrained", "oracle"] = "maml"
-    num_batches: int = 200
-    meta_batch_size: int = 20
-    episodes_per_task: int = 20
-    horizon: int = 100
-    fast_lr: float = 0.1
-    num_inner_steps: int = 1
-    first_order: bool = False
-    inner_loss: str = "reinforce"
-    meta_optimizer: str = "trpo"
-    sampler: str = "local"
-    meta_lr: float = 1e-3
-    max_kl: float = 0.01
-    cg_iters: int = 10
-    cg_damping: float = 1e-5
-    fisher_tasks: int = 0
-    ls_max_steps: int = 15
-    ls_backtrack_ratio: float = 0.8
-    gamma: float = 0.99
-    gae_lambda: float = 1.0
-    hidden_sizes: list[int] = field(default_factory=lambda: [100, 100])
-    nonlinearity: Literal["relu", "tanh", "softplus"] = "relu"
-    init_log_std: float = 0.0
-    normalize_actions: bool = True
-    frame_skip: int = 0
-    timestep: float = 0.0
-    ant_model: Literal["gymnasium", "rllab"] = "gymnasium"
-    ant_obs: Literal["gymnasium", "rllab"] = "gymnasium"
-    checkpoint_every: int = 10
-    seed: int = 0
-    device: str = "cpu"
-    num_threads: int = 0
+    env: str = "rlmaml/Navigation2D-v0"  # a task family; or a Gymnasium id with the task protocol
+    algorithm: Literal["maml", "pretrained", "oracle"] = "maml"  # maml; pretrained, oracle: comparisons
+    num_batches: int = 200  # meta-batches (meta-iterations) to train
+    meta_batch_size: int = 20  # N: tasks per meta-batch
+    episodes_per_task: int = 20  # K: episodes sampled per task in every phase
+    horizon: int = 100  # H: steps per episode
+    fast_lr: float = 0.1  # α: inner step size, θ' = θ − α∇L(θ)
+    num_inner_steps: int = 1  # k: inner steps (0 for pretrained/oracle)
+    first_order: bool = False  # FOMAML: drop the Hessian terms of the adaptation
+    inner_loss: str = "reinforce"  # L: objectives.INNER_LOSSES (or module:name)
+    meta_optimizer: str = "trpo"  # algos.META_OPTIMIZERS: trpo, adam (or module:name)
+    sampler: str = "local"  # sampling.SAMPLERS: local (or module:name)
+    meta_lr: float = 1e-3  # β: learning rate of the adam meta-optimizer
+    max_kl: float = 0.01  # δ: TRPO trust region, mean KL(π_old ‖ π) ≤ δ
+    cg_iters: int = 10  # conjugate-gradient iterations for s = F⁻¹g
+    cg_damping: float = 1e-5  # λ: damping, CG solves (F + λI) s = g
+    fisher_tasks: int = 0  # tasks the Fisher is estimated on (0 = every task)
+    ls_max_steps: int = 15  # backtracking line-search trials
+    ls_backtrack_ratio: float = 0.8  # ρ: the step shrinks to ρ^j Δ at trial j
+    gamma: float = 0.99  # γ: discount
+    gae_lambda: float = 1.0  # λ of GAE (1 = Monte-Carlo returns minus the baseline)
+    hidden_sizes: list[int] = field(default_factory=lambda: [100, 100])  # the policy MLP's hidden layers
+    nonlinearity: Literal["relu", "tanh", "softplus"] = "relu"  # the policy MLP's activation
+    init_log_std: float = 0.0  # initial log σ of the Gaussian policy (in action-box units)
+    normalize_actions: bool = True  # act in units of the action box's half-width (as rllab's normalize)
+    frame_skip: int = 0  # physics steps per env step, MuJoCo families (0 = Gymnasium v5's 5)
+    timestep: float = 0.0  # physics step in seconds, MuJoCo families (0 = the model's own)
+    ant_model: Literal["gymnasium", "rllab"] = "gymnasium"  # v5's Ant, or the original experiments'
+    ant_obs: Literal["gymnasium", "rllab"] = "gymnasium"  # v5's, or rllab's (with the torso's x, y)
+    checkpoint_every: int = 10  # meta-batches between atomic checkpoints (and one on exit)
+    seed: int = 0  # seeds θ_0 and, with the batch index, every task, reset and action noise
+    device: str = "cpu"  # cpu or cuda[:N]: policy, adaptation, meta-update (envs step on the CPU)
+    num_threads: int = 0  # torch and physics threads (0 = torch's default)
 
     def validate(self) -> None:
         family = _env_family(self.env)

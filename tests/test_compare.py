@@ -25,7 +25,7 @@ from rlmaml.rl.evaluation import (
     render_from_evaluation,
 )
 from rlmaml.rl.policies import build_policy
-from rlmaml.rl.render import RenderError, read_video_frame_count
+from rlmaml.viz.video import RenderError, read_video_frame_count
 from rlmaml.rl.trainer import train
 
 TINY = {"env": "rlmaml/Navigation2D-v0", "num_batches": 1, "meta_batch_size": 3, "episodes_per_task": 2,
@@ -210,7 +210,7 @@ def test_videos_default_to_real_time_and_bad_fps_fails_before_any_work(tmp_path)
 def test_command_line_writes_eval_json_with_all_methods_and_videos(runs, tmp_path, capsys):
     import json
 
-    from rlmaml.plotting import plot_runs
+    from rlmaml.viz.curves import plot_runs
 
     out = tmp_path / "eval" / "eval.json"
     code = main(["evaluate", str(runs["maml"]), "--compare", str(runs["pretrained"]), str(runs["oracle"]),

@@ -244,7 +244,7 @@ def test_rllab_ant_has_softer_contacts_and_bad_values_are_named():
     """Every geom gets rllab's solref (0.02, 1) and solimp (0.8, 0.8, 0.01); from one state under the same
     controls the two models part ways once the feet touch the floor."""
     from rlmaml.config import ConfigError
-    from rlmaml.rl.config import TrainConfig, env_kwargs
+    from rlmaml.rl.config import TrainConfig
 
     finals = []
     for ant_model in ("gymnasium", "rllab"):
@@ -262,7 +262,7 @@ def test_rllab_ant_has_softer_contacts_and_bad_values_are_named():
         gym.make("rlmaml/AntGoal-v0", ant_model="mujoco")
     cfg = TrainConfig(env="rlmaml/AntGoal-v0", ant_model="rllab")
     cfg.validate()
-    assert env_kwargs(cfg) == {"ant_model": "rllab"} and env_kwargs(TrainConfig()) == {}
+    assert cfg.env_kwargs() == {"ant_model": "rllab"} and TrainConfig().env_kwargs() == {}
     with pytest.raises(ConfigError, match="ant_model.*rllab applies to the Ant families"):
         TrainConfig(env="rlmaml/HalfCheetahVel-v0", ant_model="rllab").validate()
 
@@ -278,7 +278,7 @@ def test_rllab_observation_against_forward_kinematics():
     ant's centre of mass equal to what a separate ``mj_forward`` of the same state gives, the world body's contact
     row included, and ``self.data`` left as ``mj_step`` left it (the velocity estimate reads its ``xpos``)."""
     from rlmaml.config import ConfigError
-    from rlmaml.rl.config import TrainConfig, env_kwargs
+    from rlmaml.rl.config import TrainConfig
 
     kwargs = {"ant_model": "rllab", "frame_skip": 1, "timestep": 0.02}
     env = gym.make("rlmaml/AntDir-v0", ant_obs="rllab", **kwargs).unwrapped
@@ -309,7 +309,7 @@ def test_rllab_observation_against_forward_kinematics():
         gym.make("rlmaml/AntDir-v0", ant_obs="v4")
     cfg = TrainConfig(env="rlmaml/AntDir-v0", ant_obs="rllab")
     cfg.validate()
-    assert env_kwargs(cfg) == {"ant_obs": "rllab"}
+    assert cfg.env_kwargs() == {"ant_obs": "rllab"}
     with pytest.raises(ConfigError, match="ant_obs.*rllab applies to the Ant families"):
         TrainConfig(env="rlmaml/HalfCheetahDir-v0", ant_obs="rllab").validate()
 

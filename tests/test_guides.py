@@ -99,3 +99,26 @@ def test_sampler_guide(tmp_path):
         return [{k: v for k, v in r.items() if not k.endswith("seconds")} for r in _metrics(tmp_path / "runs" / run)]
 
     assert without_timing("two-tasks-local") == without_timing("two-tasks-chunked")
+
+
+def test_task_family_guide(tmp_path):
+    walk_guide("task-family.md", tmp_path)
+    run = tmp_path / "runs" / "velocity"
+    records = _metrics(run)
+    assert [r["batch"] for r in records] == [0, 1]
+    for r in records:  # rewards are −|v − v*| ≤ 0 per step, 50 steps
+        assert -50 <= r["returns_before"] < 0 and -50 <= r["returns_after"] < 0
+    assert records[-1]["env_steps"] == 2 * 2 * 5 * 5 * 50  # batches × phases × tasks × episodes × H
+    assert "env: my_tasks:my/PointVelocity-v0" in (run / "config.yaml").read_text()
+    evaluation = json.loads((run / "eval.json").read_text())
+    assert evaluation["env"] == "my_tasks:my/PointVelocity-v0" and set(evaluation["methods"]) == {"maml", "random"}
+    assert [len(m) for m in evaluation["methods"]["maml"]["per_task"]] == [5, 5, 5]
+    assert (run / "learning_curve.png").stat().st_size > 0
+    sys.path.insert(0, str(tmp_path))
+    try:
+        from rlmaml.envs import family
+
+        record = family("my_tasks:my/PointVelocity-v0")
+        assert record.env_id == "my/PointVelocity-v0" and record.horizon == 50 and record.engine is None
+    finally:
+        sys.path.remove(str(tmp_path))

@@ -4,11 +4,15 @@ and the meta-optimizer come from their registries: :func:`rlmaml.rl.sampling.mak
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from ..config import ConfigError
-from .config import TrainConfig, env_kwargs
 from .policies import Policy, build_policy
+
+if TYPE_CHECKING:
+    from .config import TrainConfig
 
 
 def make_env(cfg: TrainConfig, num_tasks: int | None = None, episodes_per_task: int | None = None, *,
@@ -21,7 +25,7 @@ def make_env(cfg: TrainConfig, num_tasks: int | None = None, episodes_per_task: 
     num_envs = (num_tasks or cfg.meta_batch_size) * (episodes_per_task or cfg.episodes_per_task)
     oracle = cfg.algorithm == "oracle" if oracle is None else oracle
     return make_batched(cfg.env, num_envs, device="cpu", num_threads=cfg.num_threads or None, oracle=oracle,
-                        max_episode_steps=cfg.horizon, **env_kwargs(cfg), **options)
+                        max_episode_steps=cfg.horizon, **cfg.env_kwargs(), **options)
 
 
 def action_scale(cfg: TrainConfig, env) -> list[float]:

@@ -97,6 +97,12 @@ class TrainConfig:
         if self.device.startswith("cuda") and not torch.cuda.is_available():
             raise ConfigError(f"config key 'device': {self.device!r} requested but CUDA is not available; use cpu")
 
+    def env_kwargs(self) -> dict:
+        """Constructor arguments of the config's env beyond the horizon: ``frame_skip``, ``timestep`` (MuJoCo),
+        ``ant_model`` and ``ant_obs`` (Ant) when they differ from their defaults."""
+        default = TrainConfig()
+        return {key: getattr(self, key) for key in ENV_KEYS if getattr(self, key) != getattr(default, key)}
+
     @property
     def inner_steps(self) -> int:
         """k: inner steps actually taken (0 for the pretrained and oracle baselines)."""
@@ -131,10 +137,3 @@ def _check_env_options(cfg: TrainConfig, family) -> None:
             what = "/".join(str(v) for v in option.allowed if v != default) if option and option.allowed else "it"
             where = f"{option.applies_to}: {', '.join(f.env_id for f in takers)}" if option else "no registered family"
             require(False, key, f"{default} for {cfg.env} ({what} applies to {where})", value)
-
-
-def env_kwargs(cfg: TrainConfig) -> dict:
-    """Constructor arguments of the config's env beyond the horizon: ``frame_skip``, ``timestep`` (MuJoCo),
-    ``ant_model`` and ``ant_obs`` (Ant) when they differ from their defaults."""
-    default = TrainConfig()
-    return {key: getattr(cfg, key) for key in ENV_KEYS if getattr(cfg, key) != getattr(default, key)}

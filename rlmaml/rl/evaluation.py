@@ -284,7 +284,7 @@ def render_from_evaluation(run_dir: str | Path, env_id: str, phases: Sequence[An
                            width: int = 480, height: int = 320, progress: bool = False) -> list[Path]:
     """Videos of the first ``num_render`` tasks from the Episodes the evaluation recorded (one per phase:
     before adaptation, after 1 step, …), written to ``out_dir`` (default ``run_dir/videos``)."""
-    from .render import render_adaptation
+    from ..viz.video import render_adaptation
 
     if isinstance(num_render, bool) or not isinstance(num_render, int) or num_render < 1:
         raise UserError(f"--render must be a positive number of tasks, got {num_render!r}")

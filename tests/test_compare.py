@@ -25,8 +25,8 @@ from rlmaml.rl.evaluation import (
     render_from_evaluation,
 )
 from rlmaml.rl.policies import build_policy
-from rlmaml.viz.video import RenderError, read_video_frame_count
 from rlmaml.rl.trainer import train
+from rlmaml.viz.video import RenderError, read_video_frame_count
 
 TINY = {"env": "rlmaml/Navigation2D-v0", "num_batches": 1, "meta_batch_size": 3, "episodes_per_task": 2,
         "horizon": 8, "hidden_sizes": [8], "checkpoint_every": 1, "seed": 3}

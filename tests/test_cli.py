@@ -15,6 +15,7 @@ from rlmaml.bench import BENCHMARKS
 from rlmaml.cli import COMMANDS, IntermixedParser, build_parser, main
 from rlmaml.errors import UserError
 
+
 def _parsed(argv):
     args = vars(build_parser().parse_args(argv))
     return {k: v for k, v in args.items() if not k.startswith("_")}

@@ -91,11 +91,10 @@ def add_subcommands(parser: argparse.ArgumentParser, table: Mapping[str, tuple[s
         sub.add_parser(name, help=help_text, description=help_text)
 
 
-def build_parser(commands: Sequence[str] | None = None) -> argparse.ArgumentParser:
-    """The ``rlmaml`` parser: one sub-command per entry of :data:`COMMANDS` (or only ``commands``)."""
+def build_parser() -> argparse.ArgumentParser:
+    """The ``rlmaml`` parser: one sub-command per entry of :data:`COMMANDS`."""
     parser = argparse.ArgumentParser(prog="rlmaml", description="Model-Agnostic Meta-Learning for RL and few-shot learning")
-    table = COMMANDS if commands is None else {name: COMMANDS[name] for name in commands}
-    add_subcommands(parser, table, "command", "_run", "COMMAND")
+    add_subcommands(parser, COMMANDS, "command", "_run", "COMMAND")
     return parser
 
 
@@ -112,9 +111,9 @@ def guarded(run: Callable[..., int | None], *args) -> int:
         return EXIT_INTERRUPTED
 
 
-def main(argv: Sequence[str] | None = None, commands: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     """Run one ``rlmaml`` command line (``sys.argv[1:]`` by default); returns the exit code."""
-    parser = build_parser(commands)
+    parser = build_parser()
 
     def parse_and_run():
         args = parser.parse_args(argv)

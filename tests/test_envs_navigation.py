@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 import torch
 from gymnasium.utils.env_checker import check_env
-from rlmaml.envs import make_batched
 
 import rlmaml  # noqa: F401  (registers the envs)
+from rlmaml.envs import make_batched
 from rlmaml.errors import UserError
 from rlmaml.rl.rollout import rollout
 

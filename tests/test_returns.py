@@ -99,7 +99,6 @@ def test_baseline_on_real_ant_episodes_equals_per_task_ridge_solutions():
     """Ant's 226 features (many contact-force columns always 0) give ill-conditioned systems; the batched fit
     must equal the per-task ridge solution and never fall back to zero weights."""
     from rlmaml.envs import make_batched
-
     from rlmaml.rl.rollout import rollout
 
     env = make_batched("rlmaml/AntVel-v0", 6, num_threads=1)

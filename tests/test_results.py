@@ -41,6 +41,13 @@ def test_manifest_matches_the_folders_and_their_evaluations():
     assert manifest.problems(MANIFEST, RESULTS) == []
 
 
+@pytest.mark.parametrize("key", ["navigation", "halfcheetah-vel", "halfcheetah-dir", "ant-vel", "ant-dir"])
+def test_manifest_paper_numbers_are_the_task_family_records(key):
+    from rlmaml.envs.registry import find_family
+
+    assert find_family(key) is not None and list(find_family(key).paper) == MANIFEST["paper"][key]
+
+
 def test_manifest_overrides_are_what_the_configs_hold():
     """Each override is the config's value (or, for a key the config predates, absent from it)."""
     wrong = []

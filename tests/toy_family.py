@@ -1,5 +1,6 @@
-"""A task family of one's own, as ``docs/extending/task-family.md`` shows it: a module that defines a Gymnasium
-env with the task protocol and registers it on import. ``tests/test_task_families.py`` trains and evaluates it
+"""A task family of one's own: a module that defines a Gymnasium env with the task protocol (here by changing
+2D navigation's step and goals) and registers it on import (``docs/extending/task-family.md`` walks through a
+family written from scratch). ``tests/test_task_families.py`` trains and evaluates it
 through the CLI as ``env=toy_family:toy/PointGoal-v0``.
 
 ``toy/PointGoal-v0`` has a record (:class:`~rlmaml.envs.registry.TaskFamily`); ``toy/PlainPointGoal-v0`` is the
@@ -13,11 +14,12 @@ import numpy as np
 from gymnasium import spaces
 
 from rlmaml.envs import TaskFamily, register_family
-from rlmaml.envs.task_env import TaskEnvMixin
+from rlmaml.envs.navigation import Navigation2DEnv
 
 
-class PointGoalEnv(TaskEnvMixin, gym.Env):
-    """A point in the plane walks to a goal.
+class PointGoalEnv(Navigation2DEnv):
+    """A point in the plane walks to a goal: 2D navigation's env (its task protocol, reset and observation) with
+    a larger step, a wider goal box and no early end.
 
     ## Task
     ``{"goal": [x, y]}``, ``g ~ U[-1, 1]²``.
@@ -35,27 +37,13 @@ class PointGoalEnv(TaskEnvMixin, gym.Env):
     Never terminates; truncated after the horizon (20 steps).
     """
 
-    metadata = {"render_modes": []}  # noqa: RUF012 (gymnasium convention)
-    task_keys = ("goal",)
-
     def __init__(self, render_mode=None):
-        self.observation_space = spaces.Box(-np.inf, np.inf, shape=(2,), dtype=np.float32)
+        super().__init__(render_mode)
         self.action_space = spaces.Box(-0.2, 0.2, shape=(2,), dtype=np.float32)
-        self._position = np.zeros(2)
 
     @classmethod
     def sample_tasks_from(cls, rng, n):
         return [{"goal": [float(x), float(y)]} for x, y in rng.uniform(-1.0, 1.0, size=(n, 2))]
-
-    @classmethod
-    def task_vector(cls, task):
-        return np.asarray(task["goal"], dtype=np.float64)
-
-    def reset(self, *, seed=None, options=None):
-        super().reset(seed=seed)
-        self._select_task_on_reset(options)
-        self._position = np.zeros(2)
-        return self._position.astype(np.float32), {}
 
     def step(self, action):
         self._position = self._position + np.clip(action, -0.2, 0.2)

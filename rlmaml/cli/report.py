@@ -132,15 +132,6 @@ def _durations(args) -> int:
     return 0
 
 
-def _evaluation_api():
-    """(load_run, held_out_tasks, adaptation_returns) of the RL evaluation module."""
-    try:
-        from ..rl.evaluation import adaptation_returns, held_out_tasks, load_run
-    except ImportError:
-        from ..rl.evaluation import adaptation_returns, held_out_tasks, load_run
-    return load_run, held_out_tasks, adaptation_returns
-
-
 def _terminations(args) -> int:
     import torch
 
@@ -148,10 +139,14 @@ def _terminations(args) -> int:
 
     if args.num_tasks <= 0 or (args.episodes_per_task is not None and args.episodes_per_task <= 0):
         raise UserError("--num-tasks and --episodes-per-task must be positive integers")
-    load_run, held_out_tasks, adaptation_returns = _evaluation_api()
+    from ..envs.registry import families_taking
+    from ..rl.evaluation import adaptation_returns, held_out_tasks, load_run
+
     config, policy, params = load_run(args.run_dir)
-    if not config.env.startswith("rlmaml/Ant"):
-        raise UserError(f"{str(args.run_dir)!r} trained {config.env!r}; terminations reads the Ant families")
+    ants = [f.env_id for f in families_taking("ant_model")]
+    if config.env not in ants:
+        raise UserError(f"{str(args.run_dir)!r} trained {config.env!r}; terminations reads the Ant families: "
+                        f"{', '.join(ants)}")
     if config.num_threads:  # as rlmaml evaluate, so that the numbers are its numbers
         torch.set_num_threads(config.num_threads)
     tasks = held_out_tasks(config, args.num_tasks, args.seed)

@@ -53,3 +53,33 @@ def test_concatenated_meta_batches_agree_with_their_episodes():
         for field in ("observations", "actions", "mask", "advantages"):
             torch.testing.assert_close(getattr(joined.batches[j], field), getattr(rebuilt, field))
         assert torch.equal(joined.params[j]["log_std"][2], parts[1].params[j]["log_std"][0])
+
+
+def test_success_is_any_valid_step_and_is_summarised_per_task_and_class():
+    """Episodes succeed if any valid (masked-in) step reports success; the evaluation averages episodes per
+    task, then tasks, and groups tasks by their class."""
+    from rlmaml.rl.episodes import Episodes
+    from rlmaml.rl.evaluation import success_stats
+    from rlmaml.rl.trainer import batch_metrics
+
+    H, T, E = 3, 2, 2
+    mask = torch.ones(H, T, E)
+    mask[2, 1, 1] = 0  # task 1, episode 1 ended after two steps
+    success = torch.zeros(H, T, E)
+    success[0, 0, 0] = 1  # task 0 ep 0: succeeded at the first step
+    success[2, 1, 1] = 1  # task 1 ep 1: "succeeded" after it ended: does not count
+    success[1, 1, 0] = 1  # task 1 ep 0
+    zeros = torch.zeros(H, T, E)
+    before = Episodes(zeros[..., None], zeros[..., None], zeros, mask, {"success": success})
+    after = Episodes(zeros[..., None], zeros[..., None], zeros, mask, {"success": torch.ones(H, T, E)})
+    assert before.successes.tolist() == [[1.0, 0.0], [1.0, 0.0]]
+    assert Episodes(zeros[..., None], zeros[..., None], zeros, mask).successes is None
+    stats = success_stats([before, after], [{"class": "reach"}, {"class": "push"}])
+    assert stats["success"]["per_task"] == [[0.5, 0.5], [1.0, 1.0]]
+    assert stats["success"]["mean"] == [0.5, 1.0] and stats["success"]["ci95"] == [0.0, 0.0]
+    assert stats["success_by_class"] == {"reach": [0.5, 1.0], "push": [0.5, 1.0]}
+    assert "success_by_class" not in success_stats([before], [{}, {}])
+    phases = MetaBatch([{}, {}], [before, after], [], [])
+    record = batch_metrics(phases, {"kl": 0.0, "surrogate_before": 0.0, "surrogate_after": 0.0,
+                                    "line_search_steps": 1, "step_accepted": True}, 12)
+    assert record["success_before"] == 0.5 and record["success_after"] == 1.0

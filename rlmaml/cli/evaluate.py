@@ -81,6 +81,10 @@ def run(args) -> int:
     for name, summary in comparison["methods"].items():
         table = "  ".join(f"{j}: {m:.2f} ± {c:.2f}" for j, (m, c) in enumerate(zip(summary["mean"], summary["ci95"])))
         print(f"{name:>12} on {args.num_tasks} tasks of {config.env}  {table}")
+        if "success" in summary:
+            rates = "  ".join(f"{j}: {100 * m:.1f} ± {100 * c:.1f}%" for j, (m, c) in
+                              enumerate(zip(summary["success"]["mean"], summary["success"]["ci95"])))
+            print(f"{'':>12} success rate  {rates}")
         if any(summary["ended_early"]):
             early = "  ".join(f"{j}: {100 * f:.1f}%" for j, f in enumerate(summary["ended_early"]))
             print(f"{'':>12} episodes that ended before the horizon  {early}")

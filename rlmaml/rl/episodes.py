@@ -41,6 +41,16 @@ class Episodes:
         return (self.rewards * self.mask).sum(dim=0)
 
     @property
+    def successes(self) -> torch.Tensor | None:
+        """Whether each episode succeeded, for envs that report ``info["success"]`` on every step: an episode
+        succeeds if any of its valid steps does, ``max_h m_h·success_h > 0``: ``[T, E]`` floats (None without
+        success reports)."""
+        success = self.infos.get("success")
+        if success is None:
+            return None
+        return ((success.float() * self.mask).amax(dim=0) > 0).float()
+
+    @property
     def num_steps(self) -> int:
         """Number of valid (masked-in) environment steps."""
         return int(self.mask.sum().item())

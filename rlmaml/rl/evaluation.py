@@ -133,6 +133,21 @@ def summarize(returns: torch.Tensor) -> dict:
     return {"mean": np.atleast_1d(mean).tolist(), "ci95": np.nan_to_num(np.atleast_1d(half), nan=0.0).tolist()}
 
 
+def success_stats(phases: Sequence[Any], tasks: Sequence[dict]) -> dict[str, Any]:
+    """For envs that report ``info["success"]``: per phase the success rate over tasks (mean over each task's
+    episodes, then mean and 95% half-width over tasks) and, when the tasks name their ``class`` (Meta-World's
+    ML10/ML45), the rate of each class; empty otherwise."""
+    if phases[0].successes is None:
+        return {}
+    per_task = torch.stack([eps.successes.mean(dim=1) for eps in phases])  # [k+1, T]
+    out = {"success": {**summarize(per_task), "per_task": per_task.tolist()}}
+    classes = [t.get("class") for t in tasks]
+    if all(c is not None for c in classes):
+        out["success_by_class"] = {c: per_task[:, [i for i, x in enumerate(classes) if x == c]].mean(dim=1).tolist()
+                                   for c in dict.fromkeys(classes)}
+    return out
+
+
 def episode_length_stats(phases: Sequence[Any], horizon: int) -> dict[str, list[float]]:
     """Per phase: ``episode_length``, the mean number of steps per episode (Σ_h mask), and ``ended_early``, the
     fraction of episodes that terminated before ``horizon``."""
@@ -194,7 +209,8 @@ def evaluate_methods(maml_run_dir: str | Path, compare_dirs: Sequence[str | Path
     method is adapted with the evaluated run's settings (α = ``fast_lr``, episodes per task, horizon, γ, λ) for
     0..``grad_steps`` steps; the oracle is evaluated once, without adaptation.
     Returns ``{"methods": {name: {"mean", "ci95", "per_task", "episode_length", "ended_early", "run_dir",
-    "trained_batches", "grad_steps"}}, "episodes": {name: [Episodes per phase]}, "tasks": [...]}``;
+    "trained_batches", "grad_steps"} (with "success" and "success_by_class" of :func:`success_stats` for envs
+    that report success)}, "episodes": {name: [Episodes per phase]}, "tasks": [...]}``;
     ``episode_length`` is the mean number of steps per episode in each phase and ``ended_early`` the fraction
     of episodes that terminated before the horizon (an Ant that fell or jumped out of its healthy height
     range). ``episodes`` holds the recordings (with MuJoCo states) of the methods named in ``record``.
@@ -219,7 +235,7 @@ def evaluate_methods(maml_run_dir: str | Path, compare_dirs: Sequence[str | Path
                                              episodes_per_task=episodes_per_task, record_state=name in record,
                                              later_step_scale=scale)
         methods[name] = {**summarize(returns), "per_task": returns.tolist(),
-                         **episode_length_stats(phases, config.horizon),
+                         **episode_length_stats(phases, config.horizon), **success_stats(phases, tasks),
                          "run_dir": None if run_dir is None else str(run_dir),
                          "trained_batches": 0 if run_dir is None else trained_batches(run_dir),
                          "grad_steps": list(range(steps + 1))}
@@ -310,5 +326,6 @@ __all__ = [
     "render_from_evaluation",
     "require_checkpoint",
     "step_sizes",
+    "success_stats",
     "summarize",
 ]

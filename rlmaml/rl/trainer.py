@@ -35,13 +35,18 @@ log = logging.getLogger(__name__)
 
 def batch_metrics(phases: MetaBatch, update: dict, env_steps: int) -> dict:
     """The metrics.jsonl record of one meta-batch: returns before/after adaptation (and per inner step when
-    k > 1) and the meta-update's numbers."""
+    k > 1), the success rates before/after for envs that report ``info["success"]``, and the meta-update's
+    numbers."""
     k = len(phases.episodes) - 1
+    first, last = phases.episodes[0], phases.episodes[-1]
+    success = {} if first.successes is None else {"success_before": first.successes.mean().item(),
+                                                   "success_after": last.successes.mean().item()}
     return {
         "env_steps": env_steps,
-        "returns_before": phases.episodes[0].returns.mean().item(),
-        "returns_after": phases.episodes[-1].returns.mean().item(),
+        "returns_before": first.returns.mean().item(),
+        "returns_after": last.returns.mean().item(),
         **{f"returns_step_{j}": e.returns.mean().item() for j, e in enumerate(phases.episodes) if k > 1},
+        **success,
         "kl": update["kl"],
         "surrogate_before": update["surrogate_before"],
         "surrogate_after": update["surrogate_after"],

@@ -208,15 +208,23 @@ class _FixedCandidates(TRPO):
         super().__init__(*args, **kwargs)
         self.delta_loss, self.fixed_kl, self.calls = delta_loss, kl, 0
 
-    def evaluate_candidate(self, params, train_batches, valid, old_logp, old_pi):
-        self.calls += 1
-        super().evaluate_candidate(params, train_batches, valid, old_logp, old_pi)  # exercised, then overridden
-        return self.surrogate_before + self.delta_loss, self.fixed_kl
+    def terms(self, train_batches, valid):
+        terms, learner = super().terms(train_batches, valid), self
 
-    def natural_gradient_setup(self, train_batches, valid):
-        out = super().natural_gradient_setup(train_batches, valid)
-        self.surrogate_before = out[0].item()
-        return out
+        class Fixed:
+            def setup(self, theta):
+                loss, g = terms.setup(theta)
+                learner.surrogate_before = loss.item()
+                return loss, g
+
+            fisher_vector_product = staticmethod(terms.fisher_vector_product)
+
+            def surrogate_and_kl(self, theta):
+                learner.calls += 1
+                terms.surrogate_and_kl(theta)  # exercised, then overridden
+                return learner.surrogate_before + learner.delta_loss, learner.fixed_kl
+
+        return Fixed()
 
 
 @pytest.mark.parametrize("delta_loss,kl", [(-1.0, 0.02), (+1e-3, 0.0), (-1.0, float("nan"))])

@@ -83,3 +83,85 @@ def test_success_is_any_valid_step_and_is_summarised_per_task_and_class():
     record = batch_metrics(phases, {"kl": 0.0, "surrogate_before": 0.0, "surrogate_after": 0.0,
                                     "line_search_steps": 1, "step_accepted": True}, 12)
     assert record["success_before"] == 0.5 and record["success_after"] == 1.0
+
+
+@pytest.mark.parametrize("env,extra", [
+    ("rlmaml/HalfCheetahVel-v0", {"frame_skip": 1}),
+    ("rlmaml/AntVel-v0", {"ant_model": "rllab", "frame_skip": 1, "timestep": 0.02}),
+])
+def test_a_shard_replays_the_reset_draws_of_the_copies_before_it(env, extra):
+    """A shard's engine (copies start·E …) starts every copy where the whole batch's engine starts it."""
+    cfg, _, _ = _setup(env=env, meta_batch_size=5, horizon=6, **extra)
+    whole = make_env(cfg, 5, 2)
+    tasks = whole.sample_tasks(5, seed=3)
+    whole.set_tasks([t for t in tasks for _ in range(2)])
+    expected = whole.reset(seed=21)
+    part = make_env(cfg, 2, 2)
+    part.copy_offset = 3 * 2
+    part.set_tasks([t for t in tasks[3:] for _ in range(2)])
+    assert torch.equal(part.reset(seed=21), expected[6:])
+    assert torch.equal(torch.as_tensor(part.qpos), torch.as_tensor(whole.qpos)[6:])
+
+
+def test_a_shard_draws_the_whole_batchs_action_noise_and_keeps_its_rows():
+    from rlmaml.rl.sampling import Shard, action_sampler
+
+    class Fixed:
+        def distribution(self, params, obs, stacked=False):
+            from torch.distributions import Independent, Normal
+
+            return Independent(Normal(obs * 2.0, torch.ones_like(obs) * 0.3), 1)
+
+    obs = torch.randn(5, 2, 3)
+    torch.manual_seed(8)
+    expected = action_sampler(Fixed(), {}, "cpu")(obs)
+    torch.manual_seed(8)
+    rows = action_sampler(Fixed(), {}, "cpu", Shard(3, 5, 5))(obs[3:])
+    assert torch.equal(rows, expected[3:])
+
+
+@pytest.mark.parametrize("fisher_tasks", [0, 2])
+def test_the_shards_terms_sum_to_the_whole_meta_batchs(fisher_tasks):
+    """S, g = ∇S, F v and the line search's (S, KL) summed over 3 uneven shards of 5 tasks equal the terms of
+    the meta-batch taken whole (to float rounding: the shards' episodes are their rows of the whole batch's)."""
+    from rlmaml.rl.algos import make_meta_optimizer
+    from rlmaml.rl.sampling import ShardedLocalSampler
+
+    cfg, policy, theta = _setup(meta_batch_size=5, num_inner_steps=1, fisher_tasks=fisher_tasks)
+    learner = make_meta_optimizer(cfg, policy, theta)
+    tasks = make_env(cfg, 1, 1).sample_tasks(5, seed=2)
+    whole = make_sampler(cfg, policy).sample(learner.params, tasks, [4, 5], [0.1])
+    sharded = ShardedLocalSampler(cfg, policy, num_shards=3).sample(learner.params, tasks, [4, 5], [0.1])
+    assert [p.shard.num_tasks for p in sharded.parts] == [2, 2, 1]
+    a, b = whole.trpo_terms(learner), sharded.trpo_terms(learner)
+    with torch.enable_grad():
+        (sa, ga), (sb, gb) = a.setup(learner.params), b.setup(learner.params)
+        torch.testing.assert_close(sb, sa, rtol=1e-5, atol=1e-7)  # S(θ) ≈ 0: advantages are normalised
+        torch.testing.assert_close(gb, ga, rtol=1e-4, atol=1e-6)
+        torch.testing.assert_close(b.fisher_vector_product(ga), a.fisher_vector_product(ga), rtol=1e-4, atol=1e-6)
+    moved = {n: p.detach() + 0.01 for n, p in learner.params.items()}
+    for x, y in zip(b.surrogate_and_kl(moved), a.surrogate_and_kl(moved)):
+        assert x == pytest.approx(y, rel=1e-4)
+
+
+def test_local_shards_train_reproducibly(tmp_path):
+    from rlmaml.cli import main
+
+    def run(name):
+        out = tmp_path / name
+        assert main(["train", "navigation", "num_batches=2", "meta_batch_size=5", "episodes_per_task=3", "horizon=10",
+                     "hidden_sizes=[8]", "num_workers=3", "--out", str(out), "--no-progress"]) == 0
+        return [{k: v for k, v in r.items() if not k.endswith("seconds")}
+                for r in map(__import__("json").loads, (out / "metrics.jsonl").read_text().splitlines())]
+
+    assert run("a") == run("b")
+
+
+def test_shards_split_evenly_and_reject_impossible_splits():
+    from rlmaml.errors import UserError
+    from rlmaml.rl.sampling import shards
+
+    assert [(s.start, s.stop) for s in shards(5, 2)] == [(0, 3), (3, 5)]
+    assert [(s.start, s.stop) for s in shards(7, 3)] == [(0, 3), (3, 5), (5, 7)]
+    with pytest.raises(UserError, match="cannot split 2 tasks into 3 shards"):
+        shards(2, 3)

@@ -39,15 +39,15 @@ def profile(learner: TRPO, train_batches, valid) -> dict:
     number of evaluations, at the learner's θ (left unchanged)."""
     max_kl = learner.max_kl
     metrics = {}
-    full_step, old_logp, old_pi = learner.natural_step(train_batches, valid, metrics)
+    terms = learner.terms(train_batches, valid)
+    full_step = learner.natural_step(terms, metrics)
     loss = metrics["surrogate_before"]
     theta = learner.params
     flat_theta = flatten(theta).detach()
 
     @functools.cache  # the line search below retries t = 1 and 0.8, already measured for the table
     def at(t: float) -> tuple[float, float]:
-        return learner.evaluate_candidate(unflatten(flat_theta - t * full_step, theta), train_batches, valid,
-                                          old_logp, old_pi)
+        return terms.surrogate_and_kl(unflatten(flat_theta - t * full_step, theta))
 
     rows = {t: at(t) for t in FRACTIONS}
     _, evaluations, _, _ = backtracking_line_search(at, max_kl, loss, learner.ls_max_steps,  # as in training

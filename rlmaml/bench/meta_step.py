@@ -37,6 +37,7 @@ from ..config import load_config
 from ..core.optim import hessian_vector_product
 from ..core.params import flatten
 from ..rl.algos import TRPO, make_meta_optimizer
+from ..rl.algos.trpo import ShardTerms
 from ..rl.components import make_env, make_policy
 from ..rl.config import TrainConfig
 from ..rl.objectives import detach_distribution, mean_kl, surrogate_loss
@@ -113,31 +114,41 @@ def matmul_gflop(fn) -> float:
     return sum(e.flops for e in prof.key_averages() if e.flops and "mm" in e.key) / 1e9
 
 
-class DirectFisherMetaLearner(TRPO):
-    """The meta-update with the direct Fisher-vector product: ∇_θ(∇_θ KL(θ'(θ)) · v) on one third-order graph
-    of the KL through the adaptation (which also gives g); the reference the factored update is timed against."""
+class DirectFisherTerms(ShardTerms):
+    """The terms with the direct Fisher-vector product: ∇_θ(∇_θ KL(θ'(θ)) · v) on one third-order graph of the KL
+    through the adaptation (which also gives g); the reference the factored terms are timed against."""
 
-    def natural_gradient_setup(self, train_batches, valid):
-        theta = self.params
-        logp, pi = self.objective.adapted_log_probs(theta, train_batches, valid)
-        old_logp, old_pi = logp.detach(), detach_distribution(pi)
-        loss = surrogate_loss(logp, old_logp, valid)
+    def setup(self, theta):
+        logp, pi = self.objective.adapted_log_probs(theta, self.train_batches, self.valid)
+        self.old_logp, self.old_pi = logp.detach(), detach_distribution(pi)
+        loss = surrogate_loss(logp, self.old_logp, self.valid, self.num_tasks)
         g = flatten(torch.autograd.grad(loss, list(theta.values()), retain_graph=True))
-        return loss.detach(), g, direct_fisher_vector_product(self, train_batches, valid, (pi, old_pi)), old_logp, old_pi
+        self._direct = direct_fisher_vector_product(self, theta, (pi, self.old_pi))
+        return loss.detach(), g
+
+    def fisher_vector_product(self, v):
+        return self._direct(v)
 
 
-def direct_fisher_vector_product(learner, train_batches, valid, full_graph=None):
-    """v ↦ (F + λI) v as the Hessian-vector product of the KL through the second-order adaptation graph
+class DirectFisherMetaLearner(TRPO):
+    """TRPO whose Fisher-vector products are the direct third-order ones (:class:`DirectFisherTerms`)."""
+
+    terms_class = DirectFisherTerms
+
+
+def direct_fisher_vector_product(terms: ShardTerms, theta, full_graph=None):
+    """v ↦ F v as the Hessian-vector product of the KL through the second-order adaptation graph
     (``full_graph`` = (π, π_old) of every task reuses that graph when F is over every task)."""
-    if 0 < learner.fisher_tasks < valid.num_tasks or full_graph is None:
-        n = learner.fisher_tasks if 0 < learner.fisher_tasks < valid.num_tasks else valid.num_tasks
+    valid, train_batches = terms.valid, terms.train_batches
+    if terms.subsampled or full_graph is None:
+        n = terms.fisher_count
         valid = valid.first_tasks(n)
-        _, pi = learner.objective.adapted_log_probs(learner.params, [b.first_tasks(n) for b in train_batches], valid)
+        _, pi = terms.objective.adapted_log_probs(theta, [b.first_tasks(n) for b in train_batches], valid)
         old_pi = detach_distribution(pi)
     else:
         pi, old_pi = full_graph
-    kl = mean_kl(old_pi, pi, valid.mask)
-    return hessian_vector_product(lambda: kl, learner.params, damping=learner.cg_damping)
+    kl = mean_kl(old_pi, pi, valid.mask, terms.fisher_norm)
+    return hessian_vector_product(lambda: kl, theta)
 
 
 def update_timing(learner, train_batches, valid, repeats: int) -> dict:
@@ -191,8 +202,10 @@ def allocator_timing(learner, train_batches, valid, repeats: int) -> dict | None
 def fisher_vector_product_timing(learner, train_batches, valid, repeats: int = 5) -> dict:
     """Seconds and matmul GFLOP of one factored and one direct Fisher-vector product, and their agreement."""
     with torch.enable_grad():
-        factored = learner.natural_gradient_setup(train_batches, valid)[2]
-        direct = direct_fisher_vector_product(learner, train_batches, valid)
+        shard = learner.shard_terms(train_batches, valid)
+        shard.setup(learner.params)
+        factored = shard.fisher_vector_product
+        direct = direct_fisher_vector_product(shard, learner.params)
         v = torch.randn(sum(p.numel() for p in learner.params.values()), device=valid.observations.device,
                         generator=torch.Generator(valid.observations.device).manual_seed(0))
         result = {}

@@ -42,6 +42,9 @@ class BatchedEnv:
     oracle: bool = False
     #: threads the engine steps its physics on beside the caller (native MuJoCo engine: its pool)
     physics_threads: int = 0
+    #: the index of this engine's first copy in a larger batch split across engines (a shard): ``reset(seed)``
+    #: gives copy k the initial state copy ``copy_offset + k`` of one engine holding the whole batch would get
+    copy_offset: int = 0
 
     def __init__(self) -> None:
         self._task_rng = np.random.default_rng()
@@ -175,7 +178,7 @@ class GymVectorBatchedEnv(BatchedEnv):
 
     def reset(self, seed=None):
         self._require_tasks()
-        seeds = None if seed is None else [int(seed) + k for k in range(self.num_envs)]
+        seeds = None if seed is None else [int(seed) + self.copy_offset + k for k in range(self.num_envs)]
         obs, _ = self._vec.reset(seed=seeds)
         return self._with_task(torch.as_tensor(np.asarray(obs, np.float32).reshape(self.num_envs, -1),
                                                device=self.device))

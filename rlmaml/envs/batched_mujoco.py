@@ -139,11 +139,14 @@ class BatchedMujocoEnv(BatchedEnv):
     def reset(self, seed=None):
         """Initial states from the single env's ``initial_state`` (Gymnasium v5: ``qpos0 + U(-s, s)``,
         ``qvel0 + s·N(0, 1)``), drawn per copy in order from one generator (copy 0 with ``seed`` equals the single
-        env's ``reset(seed=seed)``)."""
+        env's ``reset(seed=seed)``); the draws of the ``copy_offset`` copies before this engine's are made and
+        dropped, so a shard's copies start where the whole batch's would."""
         self._require_tasks()
         rng = np.random.default_rng(seed)
         if seed is not None:
             self._task_rng = np.random.default_rng(seed)
+        for _ in range(self.copy_offset):
+            self.single.initial_state(rng)
         qpos = np.empty((self.num_envs, self.nq))
         qvel = np.empty((self.num_envs, self.nv))
         for k in range(self.num_envs):

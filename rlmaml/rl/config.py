@@ -38,6 +38,7 @@ class TrainConfig:
     inner_loss: str = "reinforce"  # L: objectives.INNER_LOSSES (or module:name)
     meta_optimizer: str = "trpo"  # algos.META_OPTIMIZERS: trpo, adam (or module:name)
     sampler: str = "local"  # sampling.SAMPLERS: local (or module:name)
+    num_workers: int = 1  # S: shards of every meta-batch (sampler=local: in turn here; ray: one worker each)
     meta_lr: float = 1e-3  # β: learning rate of the adam meta-optimizer
     max_kl: float = 0.01  # δ: TRPO trust region, mean KL(π_old ‖ π) ≤ δ
     cg_iters: int = 10  # conjugate-gradient iterations for s = F⁻¹g
@@ -63,8 +64,11 @@ class TrainConfig:
     def validate(self) -> None:
         family = _env_family(self.env)
         for key in ("num_batches", "meta_batch_size", "episodes_per_task", "horizon", "cg_iters", "ls_max_steps",
-                    "checkpoint_every"):
+                    "checkpoint_every", "num_workers"):
             require(getattr(self, key) > 0, key, "a positive integer", getattr(self, key))
+        require(self.num_workers <= self.meta_batch_size, "num_workers",
+                f"at most meta_batch_size ({self.meta_batch_size}): every worker holds at least one task",
+                self.num_workers)
         require(0 <= self.fisher_tasks <= self.meta_batch_size, "fisher_tasks",
                 f"an integer from 0 (every task) to meta_batch_size ({self.meta_batch_size})", self.fisher_tasks)
         require(self.num_inner_steps >= 0, "num_inner_steps", "a non-negative integer", self.num_inner_steps)

@@ -36,6 +36,7 @@ from tqdm import tqdm
 
 from ..checkpoint import CHECKPOINT_NAME, load_checkpoint
 from ..config import build_config, read_yaml_source
+from ..envs.registry import family
 from ..errors import UserError
 from ..stats import mean_ci95
 from .components import make_env
@@ -94,9 +95,13 @@ def trained_batches(run_dir: str | Path) -> int | None:
 
 
 def held_out_tasks(config: TrainConfig, num_tasks: int, seed: int) -> list[dict]:
-    """``num_tasks`` tasks of the config's env family drawn from a task RNG seeded by ``seed`` only."""
+    """``num_tasks`` tasks of the config's env family drawn from a task RNG seeded by ``seed`` only: the family's
+    meta-test tasks where its record has ``held_out`` (Meta-World's test split), else its training distribution."""
     if num_tasks <= 0:
         raise UserError(f"--num-tasks must be a positive integer, got {num_tasks}")
+    held_out = family(config.env).held_out
+    if held_out is not None:
+        return held_out(num_tasks, seed)
     return make_env(config, 1, 1, oracle=False).sample_tasks(num_tasks, seed=seed)
 
 

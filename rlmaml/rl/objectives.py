@@ -136,15 +136,17 @@ def adapted_params_for_sampling(policy: Policy, stacked_params: Mapping[str, Ten
 
 
 # ----------------------------------------------------------------------------- 2. meta-objective
-def surrogate_loss(logp: Tensor, old_logp: Tensor, batch: TaskBatch) -> Tensor:
-    """S = −(1/N) Σ_t mean_{masked} exp(log π − log π_old) · A."""
+def surrogate_loss(logp: Tensor, old_logp: Tensor, batch: TaskBatch, num_tasks: int | None = None) -> Tensor:
+    """S = −(1/N) Σ_t mean_{masked} exp(log π − log π_old) · A, the sum over the batch's tasks; N = ``num_tasks``
+    (default: the batch's, so S is their mean; a shard of a larger meta-batch gives its share of S)."""
     ratio = torch.exp(logp - old_logp)
-    return -masked_task_mean(ratio * batch.advantages, batch.mask).mean()
+    return -masked_task_mean(ratio * batch.advantages, batch.mask).sum() / (num_tasks or batch.num_tasks)
 
 
-def mean_kl(old_pi: Distribution, pi: Distribution, mask: Tensor) -> Tensor:
-    """(1/N) Σ_t mean_{masked} KL(π_old ‖ π)."""
-    return masked_task_mean(kl_divergence(old_pi, pi), mask).mean()
+def mean_kl(old_pi: Distribution, pi: Distribution, mask: Tensor, num_tasks: int | None = None) -> Tensor:
+    """(1/N) Σ_t mean_{masked} KL(π_old ‖ π), the sum over the tasks of ``mask``; N = ``num_tasks`` (default:
+    theirs)."""
+    return masked_task_mean(kl_divergence(old_pi, pi), mask).sum() / (num_tasks or mask.shape[0])
 
 
 def detach_distribution(pi: Distribution) -> Distribution:
@@ -228,15 +230,16 @@ class MetaObjective:
                                 self.inner_loss)
 
     def surrogate_and_kl(self, params: Mapping[str, Tensor], train_batches: Sequence[TaskBatch], valid: TaskBatch,
-                         old_logp: Tensor, old_pi: Distribution) -> tuple[float, float]:
+                         old_logp: Tensor, old_pi: Distribution, num_tasks: int | None = None) -> tuple[float, float]:
         """(S, KL) at candidate θ, re-running the adaptation on the same training episodes (NaNs when the
-        adaptation or the distribution is not finite)."""
+        adaptation or the distribution is not finite); of a shard of a meta-batch of ``num_tasks``, its shares."""
         leaves = {n: p.detach().requires_grad_() for n, p in params.items()}
         try:
             with torch.enable_grad():
                 logp, pi = self.adapted_log_probs(leaves, train_batches, valid, first_order=True)
             with torch.no_grad():
-                return surrogate_loss(logp, old_logp, valid).item(), mean_kl(old_pi, pi, valid.mask).item()
+                return (surrogate_loss(logp, old_logp, valid, num_tasks).item(),
+                        mean_kl(old_pi, pi, valid.mask, num_tasks).item())
         except (FloatingPointError, ValueError):  # non-finite inner loss / invalid distribution parameters
             return float("nan"), float("nan")
 

@@ -16,7 +16,7 @@ The config key ``sampler`` names the sampler in :data:`SAMPLERS` (``local`` by d
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
 import numpy as np
@@ -25,6 +25,7 @@ from torch import Tensor
 from torch.distributions import Categorical, Independent
 
 from ..core.params import Params
+from ..errors import UserError
 from ..plugins import lookup
 from .components import make_env
 from .episodes import Episodes
@@ -47,6 +48,9 @@ class MetaBatch:
     episodes: list[Episodes]
     batches: list[TaskBatch]
     params: list[Params]
+    #: the shards it was sampled in, each a MetaBatch of its tasks with its ``shard`` (empty: one shard)
+    parts: list[MetaBatch] = field(default_factory=list)
+    shard: Shard | None = None
 
     @classmethod
     def concatenate(cls, parts: Sequence[MetaBatch]) -> MetaBatch:
@@ -57,6 +61,15 @@ class MetaBatch:
                    [Episodes.concatenate([p.episodes[j] for p in parts]) for j in phases],
                    [TaskBatch.concatenate([p.batches[j] for p in parts]) for j in phases],
                    [{n: torch.cat([p.params[j][n] for p in parts]) for n in parts[0].params[j]} for j in phases])
+
+    def trpo_terms(self, learner):
+        """The TRPO meta-step's terms of this meta-batch: one :class:`~rlmaml.rl.algos.trpo.ShardTerms` per shard
+        it was sampled in, summed in shard order (:class:`~rlmaml.rl.algos.trpo.LocalTerms`)."""
+        from .algos.trpo import LocalTerms
+
+        parts = self.parts or [self]
+        return LocalTerms([learner.shard_terms(p.train_batches, p.valid, len(self.tasks),
+                                               0 if p.shard is None else p.shard.start) for p in parts])
 
     @property
     def train_batches(self) -> list[TaskBatch]:
@@ -86,22 +99,57 @@ class Sampler(Protocol):
         ...
 
 
-def action_sampler(policy: Policy, params: Mapping[str, Tensor], device):
+def action_sampler(policy: Policy, params: Mapping[str, Tensor], device, shard: Shard | None = None):
     """a ~ π_θ(·|s) on the [T, E, obs] batch (task-stacked params), returned on the CPU for the env.
 
     The noise is always drawn from the CPU generator (seeded per rollout), also when the policy runs on
-    a GPU, so the same seed gives the same episodes on every device.
+    a GPU, so the same seed gives the same episodes on every device. For a ``shard`` (tasks
+    ``start .. start + T − 1`` of a meta-batch of ``total``), the Gaussian noise ε of the whole batch is drawn
+    and the shard's rows kept, a = μ + σ·ε_rows, so a shard acts as its rows of the whole batch would.
     """
     device = torch.device(device)
 
     def sample_actions(obs: torch.Tensor) -> torch.Tensor:
         pi = policy.distribution(params, obs.to(device), stacked=True)
+        if shard is not None and shard.total != obs.shape[0]:
+            if not isinstance(pi, Independent):
+                raise UserError("a sharded sampler needs a Gaussian policy (continuous actions)")
+            loc, scale = pi.base_dist.loc.cpu(), pi.base_dist.scale.cpu()
+            noise = torch.empty(shard.total, *loc.shape[1:]).normal_()  # as torch.normal(μ, σ) of the whole batch
+            return noise[shard.start:shard.start + loc.shape[0]] * scale + loc
         if device.type == "cpu":
             return pi.sample()
         if isinstance(pi, Independent):
             return torch.normal(pi.base_dist.loc.cpu(), pi.base_dist.scale.cpu())
         return Categorical(logits=pi.logits.cpu(), validate_args=False).sample()
     return sample_actions
+
+
+@dataclass(frozen=True)
+class Shard:
+    """Tasks ``start .. stop − 1`` of a meta-batch of ``total`` tasks."""
+
+    start: int
+    stop: int
+    total: int
+
+    @property
+    def num_tasks(self) -> int:
+        return self.stop - self.start
+
+
+def shards(num_tasks: int, num_shards: int) -> list[Shard]:
+    """``num_tasks`` split into ``num_shards`` contiguous shards, the first ``num_tasks % num_shards`` one task
+    larger: sizes ⌈N/S⌉ then ⌊N/S⌋."""
+    if num_shards < 1 or num_shards > num_tasks:
+        raise UserError(f"cannot split {num_tasks} tasks into {num_shards} shards: need 1 <= shards <= tasks")
+    base, extra = divmod(num_tasks, num_shards)
+    bounds, start = [], 0
+    for i in range(num_shards):
+        stop = start + base + (i < extra)
+        bounds.append(Shard(start, stop, num_tasks))
+        start = stop
+    return bounds
 
 
 class LocalSampler:
@@ -112,8 +160,12 @@ class LocalSampler:
     """
 
     def __init__(self, env, policy: Policy, *, episodes_per_task: int, horizon: int, gamma: float,
-                 gae_lambda: float, device: str | torch.device = "cpu", inner_loss: InnerLoss = reinforce_loss):
+                 gae_lambda: float, device: str | torch.device = "cpu", inner_loss: InnerLoss = reinforce_loss,
+                 shard: Shard | None = None):
         self.env, self.policy = env, policy
+        self.shard = shard
+        if shard is not None:  # the env's copies are rows start·E … of the whole batch's
+            env.copy_offset = shard.start * episodes_per_task
         self.episodes_per_task, self.horizon = episodes_per_task, horizon
         self.gamma, self.gae_lambda = gamma, gae_lambda
         self.device = torch.device(device)
@@ -121,14 +173,17 @@ class LocalSampler:
 
     @classmethod
     def from_config(cls, cfg, policy: Policy, device: str | torch.device = "cpu", *, num_tasks: int | None = None,
-                    episodes_per_task: int | None = None, oracle: bool | None = None, **env_options) -> LocalSampler:
-        """The sampler of ``cfg``'s meta-batches (``num_tasks × episodes_per_task`` copies, default the config's)
-        on its own batched env; ``oracle`` and ``env_options`` go to :func:`rlmaml.rl.components.make_env`."""
+                    episodes_per_task: int | None = None, oracle: bool | None = None, shard: Shard | None = None,
+                    **env_options) -> LocalSampler:
+        """The sampler of ``cfg``'s meta-batches (``num_tasks × episodes_per_task`` copies, default the config's,
+        or the tasks of ``shard``) on its own batched env; ``oracle`` and ``env_options`` go to
+        :func:`rlmaml.rl.components.make_env`."""
         episodes_per_task = episodes_per_task or cfg.episodes_per_task
+        num_tasks = shard.num_tasks if shard is not None else num_tasks
         env = make_env(cfg, num_tasks, episodes_per_task, oracle=oracle, **env_options)
         return cls(env, policy, episodes_per_task=episodes_per_task, horizon=cfg.horizon, gamma=cfg.gamma,
                    gae_lambda=cfg.gae_lambda, device=device,
-                   inner_loss=lookup(INNER_LOSSES, cfg.inner_loss, "inner_loss"))
+                   inner_loss=lookup(INNER_LOSSES, cfg.inner_loss, "inner_loss"), shard=shard)
 
     def sample(self, params: Mapping[str, Tensor], tasks: Sequence[dict], seeds: Sequence[int],
                step_sizes: Sequence[float]) -> MetaBatch:
@@ -139,7 +194,7 @@ class LocalSampler:
         current = stack_params({n: p.detach().to(self.device) for n, p in params.items()}, len(tasks))
         phases = MetaBatch(tasks, [], [], [])
         for j in range(k + 1):
-            eps = rollout(self.env, action_sampler(self.policy, current, self.device), tasks,
+            eps = rollout(self.env, action_sampler(self.policy, current, self.device, self.shard), tasks,
                           self.episodes_per_task, self.horizon, seed=seeds[j])
             batch = TaskBatch.from_episodes(eps, self.gamma, self.gae_lambda, device=self.device)
             phases.episodes.append(eps)
@@ -162,7 +217,37 @@ def register_sampler(name: str, factory: SamplerFactory) -> SamplerFactory:
     return factory
 
 
-register_sampler("local", LocalSampler.from_config)
+class ShardedLocalSampler:
+    """The meta-batch sampled shard by shard in this process (``sampler=local num_workers=S``): each shard on its
+    own engine, acting as its rows of the whole batch would (:class:`Shard`), and the meta-update summed over the
+    shards in order — the same arithmetic as S workers of the distributed sampler, so both give the same numbers."""
+
+    def __init__(self, cfg, policy: Policy, device: str | torch.device = "cpu", *, num_tasks: int | None = None,
+                 num_shards: int = 1, **options):
+        num_tasks = num_tasks or cfg.meta_batch_size
+        self.samplers = [LocalSampler.from_config(cfg, policy, device, shard=shard, **options)
+                         for shard in shards(num_tasks, min(num_shards, num_tasks))]
+
+    def sample(self, params: Mapping[str, Tensor], tasks: Sequence[dict], seeds: Sequence[int],
+               step_sizes: Sequence[float]) -> MetaBatch:
+        parts = []
+        for sampler in self.samplers:
+            part = sampler.sample(params, tasks[sampler.shard.start:sampler.shard.stop], seeds, step_sizes)
+            part.shard = sampler.shard
+            parts.append(part)
+        batch = MetaBatch.concatenate(parts)
+        batch.parts = parts
+        return batch
+
+
+def local_sampler(cfg, policy: Policy, device: str | torch.device = "cpu", **options) -> Sampler:
+    """``sampler=local``: one engine for the meta-batch, or ``num_workers`` shards of it in turn."""
+    if getattr(cfg, "num_workers", 1) > 1:
+        return ShardedLocalSampler(cfg, policy, device, num_shards=cfg.num_workers, **options)
+    return LocalSampler.from_config(cfg, policy, device, **options)
+
+
+register_sampler("local", local_sampler)
 
 
 def make_sampler(cfg, policy: Policy, device: str | torch.device = "cpu", **options) -> Sampler:
@@ -171,5 +256,16 @@ def make_sampler(cfg, policy: Policy, device: str | torch.device = "cpu", **opti
     return lookup(SAMPLERS, cfg.sampler, "sampler")(cfg, policy, device, **options)
 
 
-__all__ = ["SAMPLERS", "LocalSampler", "MetaBatch", "Sampler", "SamplerFactory", "action_sampler", "batch_seeds",
-           "make_sampler", "register_sampler"]
+__all__ = [
+    "SAMPLERS",
+    "LocalSampler",
+    "MetaBatch",
+    "Sampler",
+    "SamplerFactory",
+    "Shard",
+    "action_sampler",
+    "batch_seeds",
+    "make_sampler",
+    "register_sampler",
+    "shards",
+]

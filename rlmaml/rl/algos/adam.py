@@ -54,6 +54,10 @@ class Adam:
         if "optimizer" in state:
             self.optimizer.load_state_dict(state["optimizer"])
 
+    def update(self, batch) -> dict:
+        """One meta-update from a sampled meta-batch held in this process."""
+        return self.step(batch.train_batches, batch.valid)
+
     def step(self, train_batches: Sequence[TaskBatch], valid: TaskBatch) -> dict:
         metrics = empty_metrics()
         try:

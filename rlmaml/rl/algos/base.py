@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any, Protocol, runtime_checkable
 
 import torch
@@ -11,7 +11,6 @@ from torch import Tensor
 
 from ...core.params import Params
 from ...plugins import lookup
-from ..objectives import TaskBatch
 from ..policies import Policy
 
 log = logging.getLogger("rlmaml.rl.algos")
@@ -23,9 +22,10 @@ class MetaOptimizer(Protocol):
 
     params: Params
 
-    def step(self, train_batches: Sequence[TaskBatch], valid: TaskBatch) -> dict[str, Any]:
-        """One meta-update from the k training batches (one per inner step) and the validation batch; returns
-        the metrics logged for the meta-batch: at least ``surrogate_before``, ``surrogate_after``, ``kl``,
+    def update(self, batch) -> dict[str, Any]:
+        """One meta-update from a sampled :class:`~rlmaml.rl.sampling.MetaBatch` (its k training batches
+        ``batch.train_batches``, one per inner step, and the validation batch ``batch.valid``); returns the
+        metrics logged for the meta-batch: at least ``surrogate_before``, ``surrogate_after``, ``kl``,
         ``line_search_steps``, ``step_accepted``."""
         ...
 

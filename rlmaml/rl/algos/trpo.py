@@ -24,6 +24,12 @@ With ``fisher_tasks`` = n < N, F (in CG and in sᵀFs) is the Hessian of the KL 
 are i.i.d., so it is an unbiased estimate of F), the TRPO habit of a subsampled Fisher that cuts the cost of
 every product by about N/n; g, S and the line search's KL ≤ δ test still use all N tasks.
 
+**Task-parallel.** S, g and F v are sums over tasks, and the line search's (S, KL) too. A meta-batch split into
+shards (contiguous task ranges) gives each shard's share, :class:`ShardTerms`: S_s = −(1/N) Σ_{t∈s} mean[…],
+g_s = J_sᵀ ∇S_s, (F v)_s, over the shard's tasks alone; the step sums them in shard order
+(:class:`LocalTerms` in this process, or the workers of :mod:`rlmaml.distributed`), and only θ-sized vectors
+travel. One shard is the whole meta-batch.
+
 ``num_inner_steps=0`` gives plain TRPO on the mixture of tasks (the "pretrained" and "oracle" comparison
 policies of the paper).
 """
@@ -57,8 +63,95 @@ class StepRejected(Exception):
     """A meta-update that cannot be taken (non-finite loss, gradient or step); θ stays unchanged."""
 
 
+class ShardTerms:
+    """A shard's share of the TRPO meta-step: its tasks ``start … start + T − 1`` of a meta-batch of N.
+
+        S_s = −(1/N) Σ_{t∈s} mean[π_θ'_t/π_old · A],   g_s = J_sᵀ ∇_θ' S_s,   (F v)_s = J_sᵀ F'_s J_s v,
+
+    F'_s the Hessian of KL_s = (1/n) Σ_{t∈s, t<n} mean KL(π_old ‖ π_θ'_t) with n = ``fisher_tasks`` (0: every
+    task, n = N). :meth:`setup` computes S_s and g_s at θ and keeps what the products and the line search need
+    (π_old, the chains of inner Hessians); :meth:`surrogate_and_kl` gives (S_s, KL_s) at a candidate θ.
+    """
+
+    def __init__(self, objective: MetaObjective, train_batches: Sequence[TaskBatch], valid: TaskBatch, *,
+                 num_tasks: int | None = None, start: int = 0, fisher_tasks: int = 0):
+        self.objective, self.train_batches, self.valid = objective, list(train_batches), valid
+        self.num_tasks = num_tasks or valid.num_tasks
+        self.subsampled = 0 < fisher_tasks < self.num_tasks
+        self.fisher_norm = fisher_tasks if self.subsampled else self.num_tasks
+        self.fisher_count = max(0, min(fisher_tasks - start, valid.num_tasks)) if self.subsampled else valid.num_tasks
+        self.old_logp = self.old_pi = self._fisher = None
+
+    def setup(self, theta: Mapping[str, Tensor]) -> tuple[Tensor, Tensor]:
+        """(S_s, g_s) at θ, in factored form (module docstring); with ``fisher_tasks`` = n < N the Fisher is that
+        of the shard's tasks among the first n (a second, smaller chain)."""
+        policy, valid = self.objective.policy, self.valid
+        chain, fast_leaves = self.objective.chain(theta, self.train_batches, valid.num_tasks)
+        logp, pi = log_probs(policy, fast_leaves, valid)
+        self.old_logp, self.old_pi = logp.detach(), detach_distribution(pi)
+        loss = surrogate_loss(logp, self.old_logp, valid, self.num_tasks)
+        if self.subsampled:
+            grad_fast = torch.autograd.grad(loss, list(fast_leaves.values()))
+            m = self.fisher_count
+            if m > 0:
+                fisher_valid = valid.first_tasks(m)
+                fisher_chain, fisher_leaves = self.objective.chain(theta, [b.first_tasks(m) for b in self.train_batches],
+                                                                   m)
+                _, fisher_pi = log_probs(policy, fisher_leaves, fisher_valid)
+                kl = mean_kl(detach_distribution(fisher_pi), fisher_pi, fisher_valid.mask, self.fisher_norm)
+        else:
+            grad_fast = torch.autograd.grad(loss, list(fast_leaves.values()), retain_graph=True)
+            fisher_chain, fisher_leaves = chain, fast_leaves
+            kl = mean_kl(self.old_pi, pi, valid.mask, self.fisher_norm)
+        g = chain.vjp(flatten(grad_fast))
+        self._fisher = None if self.fisher_count == 0 else (fisher_chain,
+                                                            hessian_vector_product(lambda: kl, fisher_leaves))
+        return loss.detach(), g
+
+    def fisher_vector_product(self, v: Tensor) -> Tensor:
+        """(F v)_s = J_sᵀ F'_s J_s v (zero for a shard without Fisher tasks)."""
+        if self._fisher is None:
+            return torch.zeros_like(v)
+        chain, kl_hessian = self._fisher
+        return chain.vjp(kl_hessian(chain.jvp(v)))
+
+    def surrogate_and_kl(self, theta: Mapping[str, Tensor]) -> tuple[float, float]:
+        """(S_s, KL_s over every task of the shard) at candidate θ, the adaptation re-run on the same episodes."""
+        return self.objective.surrogate_and_kl(theta, self.train_batches, self.valid, self.old_logp, self.old_pi,
+                                               self.num_tasks)
+
+
+class LocalTerms:
+    """The shards of a meta-batch in this process: every term is the sum of the shards' shares, in shard order."""
+
+    def __init__(self, shards: Sequence[ShardTerms]):
+        self.shards = list(shards)
+
+    def setup(self, theta) -> tuple[Tensor, Tensor]:
+        parts = [shard.setup(theta) for shard in self.shards]
+        return _ordered_sum(p[0] for p in parts), _ordered_sum(p[1] for p in parts)
+
+    def fisher_vector_product(self, v: Tensor) -> Tensor:
+        return _ordered_sum(shard.fisher_vector_product(v) for shard in self.shards)
+
+    def surrogate_and_kl(self, theta) -> tuple[float, float]:
+        parts = [shard.surrogate_and_kl(theta) for shard in self.shards]
+        return _ordered_sum(p[0] for p in parts), _ordered_sum(p[1] for p in parts)
+
+
+def _ordered_sum(xs):
+    """x_0 + x_1 + … left to right (the one order every engine sums shards in)."""
+    xs = iter(xs)
+    total = next(xs)
+    for x in xs:
+        total = total + x
+    return total
+
+
 class TRPO:
     """Owns θ and performs MAML-TRPO meta-updates from sampled task batches (``meta_optimizer=trpo``)."""
+
+    terms_class = ShardTerms
 
     def __init__(self, policy: Policy, params: Mapping[str, Tensor], *, fast_lr: float = 0.1,
                  first_order: bool = False, max_kl: float = 0.01, cg_iters: int = 10, cg_damping: float = 1e-5,
@@ -90,41 +183,27 @@ class TRPO:
     def load_state_dict(self, state: Mapping) -> None:
         load_params_(self.params, state["params"])
 
-    # -- the natural-gradient step
+    # -- the terms of a meta-batch
+    def shard_terms(self, train_batches: Sequence[TaskBatch], valid: TaskBatch, num_tasks: int | None = None,
+                    start: int = 0) -> ShardTerms:
+        """The terms of one shard (tasks ``start …`` of ``num_tasks``, default: the whole meta-batch)."""
+        return self.terms_class(self.objective, train_batches, valid, num_tasks=num_tasks, start=start,
+                                fisher_tasks=self.fisher_tasks)
+
+    def terms(self, train_batches: Sequence[TaskBatch], valid: TaskBatch) -> LocalTerms:
+        """The terms of a meta-batch held here as one shard."""
+        return LocalTerms([self.shard_terms(train_batches, valid)])
+
     def natural_gradient_setup(self, train_batches: Sequence[TaskBatch], valid: TaskBatch):
-        """At the current θ: (S(θ), g = ∇_θ S, v ↦ (F + λI) v, log π_old, π_old), in factored form.
-
-        g = Jᵀ ∇_θ' S and F v = Jᵀ F' J v (module docstring); J v, Jᵀ w run through the inner steps'
-        Hessians on the chain of :func:`rlmaml.rl.objectives.adaptation_chain`. With ``fisher_tasks`` = n < N,
-        F is that of the first n tasks (a second, smaller chain).
-        """
-        theta = self.params
-        chain, fast_leaves = self.objective.chain(theta, train_batches, valid.num_tasks)
-        logp, pi = log_probs(self.policy, fast_leaves, valid)
-        old_logp, old_pi = logp.detach(), detach_distribution(pi)
-        loss = surrogate_loss(logp, old_logp, valid)
-        if 0 < self.fisher_tasks < valid.num_tasks:
-            grad_fast = torch.autograd.grad(loss, list(fast_leaves.values()))
-            n = self.fisher_tasks
-            fisher_valid = valid.first_tasks(n)
-            fisher_chain, fisher_leaves = self.objective.chain(theta, [b.first_tasks(n) for b in train_batches], n)
-            _, fisher_pi = log_probs(self.policy, fisher_leaves, fisher_valid)
-            kl = mean_kl(detach_distribution(fisher_pi), fisher_pi, fisher_valid.mask)
-        else:
-            grad_fast = torch.autograd.grad(loss, list(fast_leaves.values()), retain_graph=True)
-            fisher_chain, fisher_leaves = chain, fast_leaves
-            kl = mean_kl(old_pi, pi, valid.mask)
-        g = chain.vjp(flatten(grad_fast))
-        kl_hessian = hessian_vector_product(lambda: kl, fisher_leaves)
+        """At the current θ: (S(θ), g = ∇_θ S, v ↦ (F + λI) v, log π_old, π_old) of one local shard."""
+        shard = self.shard_terms(train_batches, valid)
+        loss, g = shard.setup(self.params)
         damping = self.cg_damping
+        return loss, g, lambda v: shard.fisher_vector_product(v) + damping * v, shard.old_logp, shard.old_pi
 
-        def fisher_vector_product(v: Tensor) -> Tensor:
-            return fisher_chain.vjp(kl_hessian(fisher_chain.jvp(v))) + damping * v
-
-        return loss.detach(), g, fisher_vector_product, old_logp, old_pi
-
-    def natural_step(self, train_batches: Sequence[TaskBatch], valid: TaskBatch, metrics: dict | None = None):
-        """The full TRPO step at the current θ: (Δ, log π_old, π_old), Δ flat.
+    # -- the natural-gradient step
+    def natural_step(self, terms, metrics: dict | None = None) -> Tensor:
+        """The full TRPO step Δ (flat) at the current θ from a meta-batch's ``terms``:
 
             s = CG(F + λI, g),    Δ = sqrt(2 δ / sᵀ(F + λI)s) · s
 
@@ -132,39 +211,43 @@ class TRPO:
         ``surrogate_before`` and ``grad_norm``; raises :class:`StepRejected` if anything is not finite.
         """
         metrics = {} if metrics is None else metrics
+        damping = self.cg_damping
         try:
             with torch.enable_grad():
-                loss, g, fisher_vector_product, old_logp, old_pi = self.natural_gradient_setup(train_batches, valid)
-                metrics["surrogate_before"] = loss.item()
+                loss, g = terms.setup(self.params)
+                metrics["surrogate_before"] = float(loss)
                 metrics["grad_norm"] = g.norm().item()
                 if not all_finite(loss, g):
                     raise StepRejected("surrogate loss or meta-gradient is not finite")
-                stepdir, residual = conjugate_gradient(fisher_vector_product, g, iters=self.cg_iters,
-                                                       return_residual=True)
+                stepdir, residual = conjugate_gradient(lambda v: terms.fisher_vector_product(v) + damping * v, g,
+                                                       iters=self.cg_iters, return_residual=True)
                 shs = torch.dot(stepdir, g - residual).item()  # = sᵀ(F + λI)s, as CG keeps r = g − (F + λI)s
         except FloatingPointError as exc:
             raise StepRejected(str(exc)) from exc
         if not (all_finite(stepdir) and math.isfinite(shs) and shs > 0):
             raise StepRejected(f"natural-gradient step is not finite (sᵀFs = {shs})")
-        return stepdir * math.sqrt(2.0 * self.max_kl / shs), old_logp, old_pi
-
-    def evaluate_candidate(self, params: Mapping[str, Tensor], train_batches, valid, old_logp, old_pi):
-        """(S, KL) at candidate θ (:meth:`rlmaml.rl.objectives.MetaObjective.surrogate_and_kl`)."""
-        return self.objective.surrogate_and_kl(params, train_batches, valid, old_logp, old_pi)
+        return stepdir * math.sqrt(2.0 * self.max_kl / shs)
 
     def step(self, train_batches: Sequence[TaskBatch], valid: TaskBatch) -> dict:
+        """One meta-update from task batches held here (:meth:`step_terms` of one shard)."""
+        return self.step_terms(self.terms(train_batches, valid))
+
+    def update(self, batch) -> dict:
+        """One meta-update from a sampled meta-batch, with the terms its shards give (here or on workers)."""
+        return self.step_terms(batch.trpo_terms(self))
+
+    def step_terms(self, terms) -> dict:
         """One meta-update: the natural step, then the backtracking line search; returns the metrics."""
         metrics = empty_metrics()
         theta = self.params
         try:
-            flat_step, old_logp, old_pi = self.natural_step(train_batches, valid, metrics)
+            flat_step = self.natural_step(terms, metrics)
         except StepRejected as exc:
             return rejected(metrics, str(exc))
         full_step = unflatten(flat_step, theta)
 
         def evaluate(fraction: float) -> tuple[float, float]:
-            candidate = {n: p.detach() - fraction * full_step[n] for n, p in theta.items()}
-            return self.evaluate_candidate(candidate, train_batches, valid, old_logp, old_pi)
+            return terms.surrogate_and_kl({n: p.detach() - fraction * full_step[n] for n, p in theta.items()})
 
         fraction, tried, loss_after, kl_after = backtracking_line_search(
             evaluate, self.max_kl, metrics["surrogate_before"], self.ls_max_steps, self.ls_backtrack_ratio)

@@ -9,6 +9,7 @@ Single environments (``gymnasium.make``), one :class:`~rlmaml.envs.registry.Task
     rlmaml/AntVel-v0            target velocity ~ U[0, 3], horizon 200
     rlmaml/AntDir-v0            direction ~ {-1, +1}, horizon 200
     rlmaml/AntGoal-v0           goal position ~ U[-3, 3]^2, horizon 200
+    metaworld/ML1-<task>        Meta-World ML1 (50 task names), ML10, ML45: rlmaml.envs.metaworld_tasks
 
 Batched copies for rollouts: ``make_batched(env_id, num_envs, device=..., num_threads=..., oracle=...)``
 returns the family's native engine (its record's ``engine``: torch for navigation, ``mujoco.rollout`` for the
@@ -21,9 +22,10 @@ from __future__ import annotations
 from rlmaml.errors import UserError
 
 from .batched import BatchedEnv, GymVectorBatchedEnv
+from .metaworld_tasks import METAWORLD_FAMILIES
 from .registry import RLMAML_FAMILIES, TaskFamily, families, family, family_ids, register_family
 
-for _family in RLMAML_FAMILIES:
+for _family in (*RLMAML_FAMILIES, *METAWORLD_FAMILIES):
     register_family(_family)
 
 ENGINES = ("auto", "native", "sync", "async")

@@ -80,6 +80,8 @@ class TaskFamily:
         render: how videos and trajectories draw it (:class:`RenderHints`).
         paper: the MAML paper's average return after 0, 1, 2, ... inner steps (Finn et al., 2017, Figs. 4, 5).
         aliases: other names of the family in older runs' eval.json files (matched after :func:`canonical_name`).
+        held_out: ``held_out(n, seed) -> tasks``, the family's meta-test tasks for evaluation when they are not
+            drawn from the training distribution (Meta-World's test split); None: the env's ``sample_tasks``.
     """
 
     env_id: str
@@ -91,6 +93,7 @@ class TaskFamily:
     render: RenderHints = field(default_factory=RenderHints)
     paper: tuple[float, ...] | None = None
     aliases: tuple[str, ...] = ()
+    held_out: Callable[[int, int], list[dict]] | None = None
 
     def option(self, key: str) -> EnvOption | None:
         """The option named ``key``, or None when the family does not take it."""

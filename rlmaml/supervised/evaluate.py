@@ -3,8 +3,8 @@
 ``eval_tasks`` tasks (default 600) are drawn with ``eval_seed`` — the same tasks for every
 model evaluated — from the meta-test distribution (Omniglot: the held-out characters, not
 rotated; sinusoid: fresh tasks, ``num_shots`` support points and ``eval_query`` query points).
-Each model is adapted with plain gradient steps θ_{j+1} = θ_j − α ∇L_S(θ_j) (α = the
-training ``inner_step_size``, or the learned Meta-SGD α) and scored on the query set after
+Each model is adapted with plain gradient steps θ_{j+1} = θ_j − α_j ∇L_S(θ_j) (α = the
+training ``inner_step_size``, the learned Meta-SGD α, or the learned per-step α_j of ``lslr``) and scored on the query set after
 every step count in ``eval_steps``; the mean and the 95% confidence interval
 1.96·s/√n over tasks are reported.
 
@@ -34,9 +34,10 @@ from ..stats import mean_ci95, moving_average
 from .experiment import (
     SupervisedConfig,
     TaskSource,
-    adapt_to_support,
+    adapt_trajectory,
     batched_tasks,
     build_model,
+    initial_fast,
     query_scores,
 )
 
@@ -46,42 +47,40 @@ CHUNK = 25
 
 def adaptation_scores(model, params, step_sizes, tasks: TaskSource, cfg: SupervisedConfig,
                       progress: bool = False, desc: str = "evaluate") -> dict[int, dict[str, np.ndarray]]:
-    """Per-task query loss (and accuracy) after each step count in ``eval_steps``."""
+    """Per-task query loss (and accuracy) after each step count in ``eval_steps``.
+
+    Step j uses α_j and the batch-norm row j of θ (``lslr``, ``per_step_bn``), the last learned
+    one for j ≥ ``inner_steps``."""
     rng = np.random.default_rng(cfg.eval_seed)
     steps = sorted(set(cfg.eval_steps))
     batched = batched_tasks(cfg)
     scores = {k: {"loss": [], "accuracy": []} for k in steps}
-    params = detach_params(params)
+    theta = detach_params(params)
     if isinstance(step_sizes, dict):
         step_sizes = {n: a.detach() for n, a in step_sizes.items()}
+
+    def detached(fast):
+        return {name: v.detach() for name, v in fast.items()}
+
     remaining = cfg.eval_tasks
     with tqdm(total=cfg.eval_tasks, desc=desc, disable=not progress, leave=False) as bar:
         while remaining > 0:
             n = min(CHUNK, remaining)
             batch = tasks.sample(rng, n, "test", num_query=cfg.eval_query)
-            fast = ({k: v.unsqueeze(0).expand(n, *v.shape) for k, v in params.items()} if batched
-                    else [dict(params) for _ in range(n)])
+            fast = initial_fast(model, theta, cfg, n, batched)
             done = 0
             for k in steps:
                 if k > done:  # continue adapting from the previous step count
                     if batched:
-                        fast = adapt_to_support(model, fast, step_sizes, batch, cfg, k - done, True, True, per_task_params=True)
-                        fast = {name: v.detach() for name, v in fast.items()}
+                        fast = detached(adapt_trajectory(model, theta, step_sizes, batch[0], batch[1], cfg, fast,
+                                                         k - done, True, True, done)[-1])
                     else:
-                        fast = [
-                            {name: v.detach() for name, v in
-                             adapt_to_support(model, fp, step_sizes, tuple(t[i:i + 1] for t in batch), cfg,
-                                         k - done, True, False)[0].items()}
-                            for i, fp in enumerate(fast)]
+                        fast = [detached(adapt_trajectory(model, theta, step_sizes, batch[0][i], batch[1][i], cfg, fp,
+                                                          k - done, True, False, done)[-1])
+                                for i, fp in enumerate(fast)]
                     done = k
                 with torch.no_grad():
-                    if batched:
-                        losses, accs = query_scores(model, fast, batch, cfg, True)
-                    else:
-                        pairs = [query_scores(model, [fp], tuple(t[i:i + 1] for t in batch), cfg, False)
-                                 for i, fp in enumerate(fast)]
-                        losses = torch.cat([p[0] for p in pairs])
-                        accs = torch.cat([p[1] for p in pairs]) if cfg.classification else None
+                    losses, accs = query_scores(model, fast, batch, cfg, batched, theta, k)
                 scores[k]["loss"].append(losses.cpu().numpy())
                 if accs is not None:
                     scores[k]["accuracy"].append(accs.cpu().numpy())
@@ -118,6 +117,7 @@ def evaluate_checkpoint(run_dir: str | Path, cfg: SupervisedConfig, progress: bo
         step_sizes = {n: a.to(device) for n, a in step_sizes.items()}
     result = {
         "task": cfg.task, "algorithm": cfg.algorithm, "first_order": cfg.first_order, "meta_sgd": cfg.meta_sgd,
+        **{k: getattr(cfg, k) for k in ("multi_step_loss", "lslr", "per_step_bn") if getattr(cfg, k)},
         "iterations": state["iteration"], "train_seconds": round(state["seconds"], 1),
         "num_tasks": cfg.eval_tasks, "num_shots": cfg.num_shots, "num_query": cfg.eval_query,
         "inner_step_size": cfg.inner_step_size, "eval_steps": sorted(set(cfg.eval_steps)), "eval_seed": cfg.eval_seed,

@@ -10,6 +10,26 @@ and query set Q_i:
 α alongside θ (Meta-SGD), and ``algorithm=reptile`` replaces the meta-gradient with
 g = θ − (1/B) Σ_i θ'_i (Nichol et al., 2018), fed to the same optimizer.
 
+Two engines compute the same meta-gradient (``engine``): ``batched`` runs every task of the
+meta-batch through each layer together, with a leading task axis on the adapted parameters
+(the MLP as a batched matmul, conv4 as grouped convolutions, ``groups = tasks``, with batch
+norm over each task's own batch statistics); ``loop`` adapts one task at a time and frees its
+graph before the next. ``auto`` picks ``batched`` for the sinusoid MLP and on CUDA, ``loop``
+for conv4 on the CPU, where the per-task convolutions are the faster (docs/supervised.md).
+
+MAML++ (Antoniou, Edwards & Storkey, 2019), each option off by default:
+
+* ``multi_step_loss``: the meta-objective Σ_{k=1..S} v_k(e) (1/B) Σ_i L_{Q_i}(θ_{i,k}) with the
+  weights of :func:`multi_step_weights` (annealed towards the last step over ``msl_epochs``);
+* ``lslr``: learned step sizes α_{l,j}, one per parameter tensor l and inner step j;
+* ``per_step_bn``: batch-norm γ, β per inner step j (meta-learned, not adapted in the inner
+  loop); statistics are each forward's own batch statistics, so they are per step and per task;
+* ``first_order_epochs``: first-order meta-gradients while e < ``first_order_epochs``;
+* ``meta_lr_schedule=cosine``: β_t = β_min + ½(β − β_min)(1 + cos(π t / T)), T = ``cosine_iterations``
+  (0: ``num_iterations``).
+
+Epochs e = ⌊t / ``epoch_iterations``⌋ count meta-iterations t (MAML++: 500 per epoch).
+
 A meta-batch whose query loss (or any gradient) is not finite is skipped: θ is left
 untouched and a ``RuntimeWarning`` is issued.
 """
@@ -18,7 +38,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -28,7 +48,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from ..config import require
-from ..core import adapt, forward, meta_sgd_step_sizes, named_params, reptile_gradient
+from ..core import forward, inner_update, meta_sgd_step_sizes, named_params, reptile_gradient
 from ..core.params import Params
 from .models import Conv4, SinusoidMLP
 from .tasks import OmniglotTasks, SinusoidTasks, SupportQueryBatch
@@ -67,6 +87,18 @@ class SupervisedConfig:
     meta_lr: float = 1e-3
     num_iterations: int = 20000
     checkpoint_every: int = 500
+    # engine: batched (all tasks through each layer together), loop (one task at a time), auto
+    engine: Literal["auto", "batched", "loop"] = "auto"
+    # MAML++ (Antoniou et al., 2019); every option off by default
+    multi_step_loss: bool = False
+    msl_epochs: int = 10
+    lslr: bool = False
+    per_step_bn: bool = False
+    first_order_epochs: int = 0
+    meta_lr_schedule: Literal["constant", "cosine"] = "constant"
+    min_meta_lr: float = 1e-5
+    cosine_iterations: int = 0  # T of the cosine schedule; 0: num_iterations
+    epoch_iterations: int = 500
     # evaluation on held-out tasks
     eval_tasks: int = 600
     eval_steps: list[int] = field(default_factory=lambda: [0, 1, 10])
@@ -85,6 +117,21 @@ class SupervisedConfig:
         require(self.inner_step_size > 0 and math.isfinite(self.inner_step_size), "inner_step_size",
                 "a positive number", self.inner_step_size)
         require(self.meta_lr > 0 and math.isfinite(self.meta_lr), "meta_lr", "a positive number", self.meta_lr)
+        require(0 <= self.min_meta_lr <= self.meta_lr, "min_meta_lr", f"in [0, meta_lr={self.meta_lr}]",
+                self.min_meta_lr)
+        require(self.cosine_iterations >= 0, "cosine_iterations", "an integer >= 0 (0: num_iterations)",
+                self.cosine_iterations)
+        require(self.epoch_iterations > 0, "epoch_iterations", "a positive integer", self.epoch_iterations)
+        require(self.msl_epochs > 0, "msl_epochs", "a positive integer", self.msl_epochs)
+        require(self.first_order_epochs >= 0, "first_order_epochs", "an integer >= 0", self.first_order_epochs)
+        require(not (self.lslr and self.meta_sgd), "lslr", "false with meta_sgd=true (one learned α at a time)",
+                self.lslr)
+        require(not (self.per_step_bn and self.task != "omniglot"), "per_step_bn",
+                "false for the sinusoid MLP (it has no batch norm)", self.per_step_bn)
+        if self.algorithm == "reptile":
+            for key in ("multi_step_loss", "lslr", "per_step_bn"):
+                require(not getattr(self, key), key, "false with algorithm=reptile (no meta-gradient)",
+                        getattr(self, key))
         require(len(self.eval_steps) > 0 and min(self.eval_steps) >= 0, "eval_steps",
                 "a non-empty list of integers >= 0", self.eval_steps)
         require(len(self.hidden_sizes) > 0 and min(self.hidden_sizes) > 0, "hidden_sizes",
@@ -128,8 +175,10 @@ def task_loss(cfg: SupervisedConfig) -> Callable[[Tensor, Tensor], Tensor]:
 
 
 def batched_tasks(cfg: SupervisedConfig) -> bool:
-    """Whether the model runs a whole meta-batch at once with task-batched parameters (exact)."""
-    return cfg.task == "sinusoid"
+    """Whether ``cfg`` runs on the task-batched engine (``engine``; ``auto``: the sinusoid MLP, or CUDA)."""
+    if cfg.engine != "auto":
+        return cfg.engine == "batched"
+    return cfg.task == "sinusoid" or cfg.device.startswith("cuda")
 
 
 class TaskSource:
@@ -161,46 +210,167 @@ class TaskSource:
 
 # ---------------------------------------------------------------------------- adaptation
 
+def batch_norm_names(model: nn.Module) -> list[str]:
+    """Names of the batch-norm γ and β of ``model``."""
+    return [f"{m}.{p}" for m, module in model.named_modules() if isinstance(module, nn.modules.batchnorm._BatchNorm)
+            for p in ("weight", "bias")]
+
+
+def adapted_names(model: nn.Module, params: Params, cfg: SupervisedConfig) -> list[str]:
+    """The parameters the inner loop adapts: all of θ, less the per-step batch-norm tables (``per_step_bn``)."""
+    if not cfg.per_step_bn:
+        return list(params)
+    frozen = set(batch_norm_names(model))
+    return [n for n in params if n not in frozen]
+
+
+def at_step(model: nn.Module, params: Params, fast: Params, step: int, cfg: SupervisedConfig) -> Params:
+    """The parameters of the forward pass with inner-step index ``step``: ``fast`` and, with
+    ``per_step_bn``, the batch-norm γ_j, β_j of row j = min(step, S − 1) of θ's tables."""
+    if not cfg.per_step_bn:
+        return fast
+    j = min(step, cfg.inner_steps - 1)
+    return {**fast, **{n: params[n][j] for n in batch_norm_names(model)}}
+
+
+def step_size_at(step_sizes, step: int, cfg: SupervisedConfig):
+    """α for inner step ``step``: the float, the Meta-SGD dict, or (``lslr``) α_{l,j} with
+    j = min(step, S − 1) for every adapted tensor l."""
+    if cfg.lslr and isinstance(step_sizes, Mapping):
+        return {n: a[min(step, len(a) - 1)] for n, a in step_sizes.items()}
+    return step_sizes
+
+
 def expand_params(params: Params, num_tasks: int) -> Params:
     """θ with a leading task axis (a view; gradients flow back and sum into θ)."""
     return {n: p.unsqueeze(0).expand(num_tasks, *p.shape) for n, p in params.items()}
 
 
+def initial_fast(model: nn.Module, params: Params, cfg: SupervisedConfig, num_tasks: int,
+                 batched: bool) -> Params | list[Params]:
+    """θ_0 of every task: the adapted part of θ, task-expanded (``batched``) or one dict per task."""
+    names = adapted_names(model, params, cfg)
+    start = {n: params[n] for n in names}
+    return expand_params(start, num_tasks) if batched else [dict(start) for _ in range(num_tasks)]
+
+
+def task_losses(cfg: SupervisedConfig, pred: Tensor, y: Tensor, batched: bool) -> Tensor:
+    """L_i per task: mean squared error or cross-entropy over the task's examples; shape (B,) when
+    ``batched`` (pred (B, n, ·)), a scalar for one task."""
+    if not batched:
+        return task_loss(cfg)(pred, y)
+    if cfg.classification:
+        flat = F.cross_entropy(pred.reshape(-1, pred.shape[-1]), y.reshape(-1), reduction="none")
+        return flat.view(y.shape).mean(-1)
+    return ((pred - y) ** 2).mean(dim=(-2, -1))
+
+
+def adapt_trajectory(model: nn.Module, params: Params, step_sizes, xs: Tensor, ys: Tensor, cfg: SupervisedConfig,
+                     fast: Params, num_steps: int, first_order: bool, batched: bool, start_step: int = 0) -> list[Params]:
+    """[θ_{s+1}, …, θ_{s+k}] from θ_s = ``fast`` (s = ``start_step``, k = ``num_steps``):
+
+        θ_{j+1} = θ_j − α_j ⊙ ∇_{θ_j} L_S(θ_j)
+
+    (:func:`rlmaml.core.inner_update`), L_S evaluated with the batch-norm row of step j
+    (:func:`at_step`) and α_j from :func:`step_size_at`. Batched, L_S = Σ_i L_{S_i}, whose gradient
+    with respect to task i's slice of θ_j is ∇L_{S_i}: one backward pass adapts every task."""
+    fast = {n: (p if p.requires_grad else p.detach().requires_grad_()) for n, p in fast.items()}
+    trajectory = []
+    for j in range(start_step, start_step + num_steps):
+        def support_loss(p, j=j):
+            losses = task_losses(cfg, forward(model, at_step(model, params, p, j, cfg), xs), ys, batched)
+            return losses.sum() if batched else losses
+        fast = inner_update(support_loss, fast, step_size_at(step_sizes, j, cfg), first_order=first_order)
+        trajectory.append(fast)
+    return trajectory
+
+
 def adapt_to_support(model: nn.Module, params: Params, step_sizes, batch: SupportQueryBatch, cfg: SupervisedConfig,
                      num_steps: int, first_order: bool, batched: bool,
-                     per_task_params: bool = False) -> list[Params] | Params:
+                     per_task_params: bool = False, start_step: int = 0) -> list[Params] | Params:
     """θ'_i for every task i of ``batch``: ``num_steps`` gradient steps on its support set,
-    θ_{j+1} = θ_j − α ∇L_{S_i}(θ_j) from θ_0 = θ; a task-batched dict (``batched``) or a list of dicts.
+    θ_{j+1} = θ_j − α_j ∇L_{S_i}(θ_j) from θ_0 = θ; a task-batched dict (``batched``) or a list of dicts.
 
-    With ``batched`` the shared θ gets a task axis first, unless ``per_task_params`` says
-    ``params`` already carries one (continuing an adaptation)."""
-    loss = task_loss(cfg)
+    With ``per_task_params`` ``params`` are already adapted (a task-batched dict, or one dict per
+    task, holding the batch-norm tables too under ``per_step_bn``), and the steps continue from
+    index ``start_step``."""
     xs, ys = batch[0], batch[1]
+    starts = params if per_task_params else initial_fast(model, params, cfg, len(xs), batched)
     if batched:
-        def support_loss(p):  # Σ_i L_{S_i}: its gradient wrt task i's slice is ∇L_{S_i}
-            pred = forward(model, p, xs)
-            return ((pred - ys) ** 2).mean(dim=(-2, -1)).sum()
-        start = params if per_task_params else expand_params(params, len(xs))
-        return adapt(support_loss, start, num_steps, step_sizes, first_order)
-    return [adapt(lambda p, x=x, y=y: loss(forward(model, p, x), y), params, num_steps, step_sizes, first_order)
-            for x, y in zip(xs, ys)]
+        trajectory = adapt_trajectory(model, params, step_sizes, xs, ys, cfg, starts, num_steps, first_order, True,
+                                      start_step)
+        return trajectory[-1] if trajectory else starts
+    out = []
+    for start, x, y in zip(starts, xs, ys):
+        theta = start if per_task_params else params
+        trajectory = adapt_trajectory(model, theta, step_sizes, x, y, cfg, start, num_steps, first_order, False,
+                                      start_step)
+        out.append(trajectory[-1] if trajectory else start)
+    return out
 
 
 def query_scores(model: nn.Module, fast_params, batch: SupportQueryBatch, cfg: SupervisedConfig,
-                 batched: bool) -> tuple[Tensor, Tensor | None]:
-    """Per-task query losses L_{Q_i}(θ'_i) and accuracies (classification), shape (B,)."""
+                 batched: bool, theta: Params | list[Params] | None = None, steps: int = 1) -> tuple[Tensor, Tensor | None]:
+    """Per-task query losses L_{Q_i}(θ'_i) and accuracies (classification), shape (B,).
+
+    With ``per_step_bn`` the batch-norm rows are those of step max(``steps`` − 1, 0) from ``theta``
+    (θ, or one θ per task; default: ``fast_params`` themselves carry the tables)."""
     xq, yq = batch[2], batch[3]
+    row = max(steps - 1, 0)
     if batched:
-        pred = forward(model, fast_params, xq)
-        return ((pred - yq) ** 2).mean(dim=(-2, -1)), None
+        p = at_step(model, fast_params if theta is None else theta, fast_params, row, cfg)
+        pred = forward(model, p, xq)
+        losses = task_losses(cfg, pred, yq, True)
+        accs = (pred.argmax(-1) == yq).float().mean(-1).detach() if cfg.classification else None
+        return losses, accs
     losses, accs = [], []
-    loss = task_loss(cfg)
-    for fp, x, y in zip(fast_params, xq, yq):
-        out = forward(model, fp, x)
-        losses.append(loss(out, y))
+    for i, (fp, x, y) in enumerate(zip(fast_params, xq, yq)):
+        th = fp if theta is None else (theta[i] if isinstance(theta, list) else theta)
+        out = forward(model, at_step(model, th, fp, row, cfg), x)
+        losses.append(task_losses(cfg, out, y, False))
         if cfg.classification:
             accs.append((out.argmax(-1) == y).float().mean())
     return torch.stack(losses), (torch.stack(accs).detach() if accs else None)
+
+
+# ---------------------------------------------------------------------------- MAML++ schedules
+
+def epoch(cfg: SupervisedConfig, iteration: int) -> int:
+    """e = ⌊t / epoch_iterations⌋."""
+    return iteration // cfg.epoch_iterations
+
+
+def multi_step_weights(cfg: SupervisedConfig, iteration: int) -> np.ndarray | None:
+    """The multi-step loss weights v(e) over the S inner steps (MAML++'s annealing), or None for the
+    last step's loss alone (``multi_step_loss`` off, S = 1, or e ≥ ``msl_epochs``):
+
+        v_k = max(1/S − e d, 0.03/S)                       k < S,   d = 1 / (S · msl_epochs)
+        v_S = min(1/S + e (S − 1) d, 1 − (S − 1) 0.03/S)
+    """
+    steps, e = cfg.inner_steps, epoch(cfg, iteration)
+    if not cfg.multi_step_loss or steps == 1 or e >= cfg.msl_epochs:
+        return None
+    decay, floor = 1.0 / steps / cfg.msl_epochs, 0.03 / steps
+    weights = np.full(steps, 1.0 / steps)
+    weights[:-1] = np.maximum(weights[:-1] - e * decay, floor)
+    weights[-1] = min(weights[-1] + e * (steps - 1) * decay, 1.0 - (steps - 1) * floor)
+    return weights
+
+
+def first_order_at(cfg: SupervisedConfig, iteration: int) -> bool:
+    """First-order meta-gradients: ``first_order``, or while e < ``first_order_epochs``."""
+    return cfg.first_order or epoch(cfg, iteration) < cfg.first_order_epochs
+
+
+def meta_lr_at(cfg: SupervisedConfig, iteration: int) -> float:
+    """β_t: ``meta_lr``, or with ``meta_lr_schedule=cosine`` β_min + ½(β − β_min)(1 + cos(π min(t, T) / T)),
+    T = ``cosine_iterations`` or, when 0, ``num_iterations`` (so a resume that raises ``num_iterations``
+    stretches the schedule unless ``cosine_iterations`` fixes it)."""
+    if cfg.meta_lr_schedule == "constant":
+        return cfg.meta_lr
+    period = cfg.cosine_iterations or cfg.num_iterations
+    t = min(iteration, period) / period
+    return cfg.min_meta_lr + 0.5 * (cfg.meta_lr - cfg.min_meta_lr) * (1.0 + math.cos(math.pi * t))
 
 
 # ---------------------------------------------------------------------------- the meta-update
@@ -209,14 +379,51 @@ def _all_finite(tensors) -> bool:
     return all(t is None or bool(torch.isfinite(t).all()) for t in tensors)
 
 
+def meta_objective(model: nn.Module, params: Params, step_sizes, batch: SupportQueryBatch, cfg: SupervisedConfig,
+                   first_order: bool, weights: np.ndarray | None, batched: bool,
+                   num_tasks: int) -> tuple[Tensor, Tensor, Tensor | None]:
+    """(J, per-task last-step query losses, accuracies) for the tasks of ``batch``, with
+
+        J = (1/B) Σ_i L_{Q_i}(θ_{i,S})                      (``weights`` None)
+        J = (1/B) Σ_i Σ_{k=1..S} v_k L_{Q_i}(θ_{i,k})          (multi-step loss)
+
+    B = ``num_tasks``, the meta-batch's size (the loop engine calls this on one task at a time
+    and sums the gradients)."""
+    xs, ys = batch[0], batch[1]
+    num = cfg.inner_steps
+    if batched:
+        trajectory = adapt_trajectory(model, params, step_sizes, xs, ys, cfg,
+                                      initial_fast(model, params, cfg, len(xs), True), num, first_order, True)
+        steps = range(num) if weights is not None else [num - 1]
+        scored = {k: query_scores(model, trajectory[k], batch, cfg, True, params, k + 1) for k in steps}
+    else:
+        trajectory = adapt_trajectory(model, params, step_sizes, xs[0], ys[0], cfg,
+                                      initial_fast(model, params, cfg, 1, False)[0], num, first_order, False)
+        steps = range(num) if weights is not None else [num - 1]
+        scored = {k: query_scores(model, [trajectory[k]], batch, cfg, False, params, k + 1) for k in steps}
+    losses, accs = scored[num - 1]
+
+    def total(task_losses):  # (1/B) Σ_i over the tasks held here
+        return task_losses.mean() if batched else task_losses.sum() / num_tasks
+
+    if weights is None:
+        return total(losses), losses, accs
+    return sum(float(weights[k]) * total(scored[k][0]) for k in steps), losses, accs
+
+
 def meta_update(model: nn.Module, params: Params, step_sizes, optimizer: torch.optim.Optimizer,
-                batch: SupportQueryBatch, cfg: SupervisedConfig) -> dict[str, float]:
-    """One meta-update on ``batch``; returns ``query_loss`` (and ``query_accuracy``), or
+                batch: SupportQueryBatch, cfg: SupervisedConfig, iteration: int = 0) -> dict[str, float]:
+    """One meta-update on ``batch`` at meta-iteration ``iteration`` (which sets the MAML++
+    schedules); returns ``query_loss`` (and ``query_accuracy``) after the last inner step, or
     ``skipped=1`` with θ untouched when a loss or gradient is not finite."""
     optimizer.zero_grad(set_to_none=True)
     batched = batched_tasks(cfg)
     learned = [p for group in optimizer.param_groups for p in group["params"]]
     num_tasks = len(batch[0])
+    if cfg.meta_lr_schedule != "constant":
+        for group in optimizer.param_groups:
+            group["lr"] = meta_lr_at(cfg, iteration)
+    first_order, weights = first_order_at(cfg, iteration), multi_step_weights(cfg, iteration)
     try:
         if cfg.algorithm == "reptile":
             fast = adapt_to_support(model, params, step_sizes, batch, cfg, cfg.inner_steps, True, batched)
@@ -227,21 +434,21 @@ def meta_update(model: nn.Module, params: Params, step_sizes, optimizer: torch.o
             for name, p in params.items():
                 p.grad = grads[name]
         elif batched:
-            fast = adapt_to_support(model, params, step_sizes, batch, cfg, cfg.inner_steps, cfg.first_order, True)
-            losses, accs = query_scores(model, fast, batch, cfg, True)
+            objective, losses, accs = meta_objective(model, params, step_sizes, batch, cfg, first_order, weights, True,
+                                                     num_tasks)
             if torch.isfinite(losses).all():
-                losses.mean().backward()
+                objective.backward()
             losses = losses.detach()
         else:  # one task at a time; each backward frees that task's graph
             loss_list, acc_list = [], []
             for i in range(num_tasks):
                 task = tuple(t[i : i + 1] for t in batch)
-                fast = adapt_to_support(model, params, step_sizes, task, cfg, cfg.inner_steps, cfg.first_order, False)
-                loss_i, acc_i = query_scores(model, fast, task, cfg, False)
+                objective, loss_i, acc_i = meta_objective(model, params, step_sizes, task, cfg, first_order, weights,
+                                                          False, num_tasks)
                 if not torch.isfinite(loss_i).all():
                     loss_list.append(loss_i.detach())
                     break
-                (loss_i.sum() / num_tasks).backward()
+                objective.backward()
                 loss_list.append(loss_i.detach())
                 if acc_i is not None:
                     acc_list.append(acc_i)
@@ -268,11 +475,25 @@ def _skip(optimizer: torch.optim.Optimizer, reason: str) -> dict[str, float]:
 
 
 def make_learner(cfg: SupervisedConfig, device) -> tuple[nn.Module, Params, object, torch.optim.Optimizer]:
-    """(model, θ, α (float or Meta-SGD dict), meta-optimizer) on ``device``."""
+    """(model, θ, α, meta-optimizer) on ``device``.
+
+    α is ``inner_step_size`` (a float), Meta-SGD's per-parameter tensors shaped like θ, or (``lslr``)
+    one vector of S step sizes per adapted tensor. With ``per_step_bn`` θ's batch-norm γ and β are
+    tables of S rows (row j used at inner step j), initialised to the module's γ = 1, β = 0."""
     model = build_model(cfg).to(device)
     params = named_params(model)
-    step_sizes = meta_sgd_step_sizes(params, cfg.inner_step_size) if cfg.meta_sgd else cfg.inner_step_size
-    learned = list(params.values()) + (list(step_sizes.values()) if cfg.meta_sgd else [])
+    if cfg.per_step_bn:
+        for name in batch_norm_names(model):
+            params[name] = params[name].detach().unsqueeze(0).repeat(cfg.inner_steps, 1).requires_grad_()
+    if cfg.meta_sgd:
+        step_sizes = meta_sgd_step_sizes(params, cfg.inner_step_size)
+    elif cfg.lslr:
+        step_sizes = {n: torch.full((cfg.inner_steps,), float(cfg.inner_step_size), device=params[n].device,
+                                    dtype=params[n].dtype, requires_grad=True)
+                      for n in adapted_names(model, params, cfg)}
+    else:
+        step_sizes = cfg.inner_step_size
+    learned = list(params.values()) + (list(step_sizes.values()) if isinstance(step_sizes, dict) else [])
     if cfg.meta_optimizer == "adam":
         optimizer = torch.optim.Adam(learned, lr=cfg.meta_lr)
     else:

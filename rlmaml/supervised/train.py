@@ -117,7 +117,7 @@ def train(cfg: SupervisedConfig, out: str | Path, resume: bool = False, progress
                 with deferred_stop():  # a stop signal waits for the iteration to complete
                     tic = time.perf_counter()
                     batch = tasks.sample(rng, cfg.meta_batch_size, "train")
-                    metrics = meta_update(model, params, step_sizes, optimizer, batch, cfg)
+                    metrics = meta_update(model, params, step_sizes, optimizer, batch, cfg, iteration)
                     if pretrained is not None:
                         metrics["pretrained_loss"] = pretrained_update(pretrained, batch)
                     seconds += time.perf_counter() - tic

@@ -414,15 +414,37 @@ def test_omniglot_tiny_run_from_zip(tmp_path, capsys):
 
 
 def test_bench_prints_one_json_object(capsys):
-    assert cli_main(["bench", "supervised", "meta_batch_size=5", "--task", "sinusoid", "--batches", "2"]) == 0
+    assert cli_main(["bench", "supervised", "meta_batch_size=3", "--task", "sinusoid", "--batches", "2",
+                     "--implementations", "batched,loop"]) == 0
     result = json.loads(capsys.readouterr().out.strip())
-    assert result["ratio"] == pytest.approx(result["rlmaml_first_order_batches_per_s"]
-                                            / result["naive_first_order_batches_per_s"], rel=1e-2)
-    assert result["gradient_relative_difference"] < 1e-5  # both sides compute the same meta-gradient
+    assert result["learn2learn"] is None and result["learn2learn_left_out"] == "not requested"
+    for order in ("second_order", "first_order"):
+        r = result[order]
+        assert set(r["batches_per_s"]) == {"batched", "loop"} and len(r["seconds_per_batch"]["loop"]) == 2
+        low, high = r["batched_over_loop_range"]
+        assert low <= r["batched_over_loop"] <= high
+        assert r["gradient_relative_difference"]["batched"] < 1e-5  # both compute the same meta-gradient
+
+
+def test_bench_learn2learn_column_when_importable(capsys):
+    from rlmaml.bench.supervised import load_learn2learn_maml
+
+    if load_learn2learn_maml()[0] is None:
+        pytest.skip("learn2learn is not importable here")
+    assert cli_main(["bench", "supervised", "meta_batch_size=2", "--task", "sinusoid", "--batches", "1",
+                     "--orders", "first", "--implementations", "loop,learn2learn"]) == 0
+    result = json.loads(capsys.readouterr().out.strip())["first_order"]
+    assert set(result["batches_per_s"]) == {"loop", "learn2learn"}
+    assert result["gradient_relative_difference"]["learn2learn"] < 1e-5
+
+
+def test_bench_rejects_unknown_implementations(capsys):
+    assert cli_main(["bench", "supervised", "--implementations", "loop,jax", "--batches", "1"]) == 2
+    assert "--implementations: 'jax' is not one of batched, loop, learn2learn" in capsys.readouterr().err
 
 
 def test_conv4_meta_update_gradient_matches_finite_differences():
-    """The training path itself (per-task loop, BatchNorm with batch statistics) in float64."""
+    """The training path itself (the default engine, batch norm with batch statistics) in float64."""
     torch.set_default_dtype(torch.float64)
     try:
         from rlmaml.core import adapt, flatten, forward, unflatten

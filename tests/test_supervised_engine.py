@@ -139,13 +139,24 @@ def test_batched_engine_equals_the_loop_in_float32_with_every_maml_plus_plus_opt
     assert relative_error(g_batched, g_loop) < 1e-4
 
 
-def test_engine_auto_is_batched_for_the_mlp_and_cuda_and_the_loop_for_conv4_on_cpu():
-    assert experiment.batched_tasks(load_config(SupervisedConfig, "sinusoid"))
-    assert not experiment.batched_tasks(load_config(SupervisedConfig, "omniglot"))
-    assert experiment.batched_tasks(load_config(SupervisedConfig, "omniglot", {"engine": "batched"}))
-    assert not experiment.batched_tasks(load_config(SupervisedConfig, "sinusoid", {"engine": "loop"}))
+def test_batched_groups_of_tasks_equal_the_loop(float64):
+    cfg, batch = conv_setup(num_tasks=3, inner_steps=2, task_chunk=2)  # groups of 2 and 1 tasks
+    assert experiment.task_chunk(cfg, 3) == 2
+    m_grouped, g_grouped, _ = meta_gradient(cfg, batch, "batched")
+    m_loop, g_loop, _ = meta_gradient(cfg, batch, "loop")
+    assert m_grouped["query_loss"] == pytest.approx(m_loop["query_loss"], rel=1e-12)
+    assert m_grouped["query_accuracy"] == m_loop["query_accuracy"]
+    assert relative_error(g_grouped, g_loop) < 1e-10
+
+
+def test_automatic_task_chunk():
+    assert experiment.task_chunk(load_config(SupervisedConfig, "sinusoid"), 25) == 25  # the MLP: all tasks
+    assert experiment.task_chunk(load_config(SupervisedConfig, "omniglot"), 32) == 8  # 256 // (5 · 6) images
+    assert experiment.task_chunk(load_config(SupervisedConfig, "omniglot-20way"), 16) == 2  # 256 // 120
+    assert experiment.task_chunk(load_config(SupervisedConfig, "omniglot", {"task_chunk": 40}), 32) == 32
     cuda = SupervisedConfig(task="omniglot", device="cuda")  # not validated: no CUDA needed here
-    assert experiment.batched_tasks(cuda)
+    assert experiment.task_chunk(cuda, 32) == 32
+    assert not experiment.batched_tasks(load_config(SupervisedConfig, "omniglot", {"engine": "loop"}))
 
 
 # ---------------------------------------------------------------------------- MAML++ against hand computation
@@ -292,11 +303,12 @@ def test_maml_plus_plus_keys_are_off_by_default_and_checked():
     for preset in ("sinusoid", "omniglot", "omniglot-20way"):
         cfg = load_config(SupervisedConfig, preset)
         assert not (cfg.multi_step_loss or cfg.lslr or cfg.per_step_bn or cfg.first_order_epochs)
-        assert cfg.meta_lr_schedule == "constant" and cfg.engine == "auto"
+        assert cfg.meta_lr_schedule == "constant" and cfg.engine == "batched" and cfg.task_chunk == 0
     for bad, key in ((["lslr=true", "meta_sgd=true"], "lslr"), (["per_step_bn=true"], "per_step_bn"),
                      (["algorithm=reptile", "multi_step_loss=true"], "multi_step_loss"),
                      (["min_meta_lr=0.1"], "min_meta_lr"), (["engine=vmap"], "engine"),
-                     (["first_order_epochs=-1"], "first_order_epochs"), (["msl_epochs=0"], "msl_epochs")):
+                     (["first_order_epochs=-1"], "first_order_epochs"), (["msl_epochs=0"], "msl_epochs"),
+                     (["task_chunk=-1"], "task_chunk")):
         with pytest.raises(ConfigError, match=key) as err:
             load_config(SupervisedConfig, "sinusoid", bad)
         assert "\n" not in str(err.value)

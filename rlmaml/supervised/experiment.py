@@ -10,12 +10,12 @@ and query set Q_i:
 α alongside θ (Meta-SGD), and ``algorithm=reptile`` replaces the meta-gradient with
 g = θ − (1/B) Σ_i θ'_i (Nichol et al., 2018), fed to the same optimizer.
 
-Two engines compute the same meta-gradient (``engine``): ``batched`` runs every task of the
-meta-batch through each layer together, with a leading task axis on the adapted parameters
-(the MLP as a batched matmul, conv4 as grouped convolutions, ``groups = tasks``, with batch
-norm over each task's own batch statistics); ``loop`` adapts one task at a time and frees its
-graph before the next. ``auto`` picks ``batched`` for the sinusoid MLP and on CUDA, ``loop``
-for conv4 on the CPU, where the per-task convolutions are the faster (docs/supervised.md).
+Two engines compute the same meta-gradient (``engine``): ``batched`` (the default) runs the
+tasks of the meta-batch through each layer together, with a leading task axis on the adapted
+parameters (the MLP as a batched matmul, conv4 as grouped convolutions, ``groups = tasks``, with
+batch norm over each task's own batch statistics), in groups of :func:`task_chunk` tasks whose
+gradients add up; ``loop`` adapts one task at a time and frees its graph before the next (the
+reference).
 
 MAML++ (Antoniou, Edwards & Storkey, 2019), each option off by default:
 
@@ -87,8 +87,9 @@ class SupervisedConfig:
     meta_lr: float = 1e-3
     num_iterations: int = 20000
     checkpoint_every: int = 500
-    # engine: batched (all tasks through each layer together), loop (one task at a time), auto
-    engine: Literal["auto", "batched", "loop"] = "auto"
+    # engine: batched (tasks through each layer together, task_chunk at a time), loop (one task at a time)
+    engine: Literal["batched", "loop"] = "batched"
+    task_chunk: int = 0  # tasks per batched group; 0: all on CUDA and for the MLP, ~256 images per group on CPU
     # MAML++ (Antoniou et al., 2019); every option off by default
     multi_step_loss: bool = False
     msl_epochs: int = 10
@@ -119,6 +120,7 @@ class SupervisedConfig:
         require(self.meta_lr > 0 and math.isfinite(self.meta_lr), "meta_lr", "a positive number", self.meta_lr)
         require(0 <= self.min_meta_lr <= self.meta_lr, "min_meta_lr", f"in [0, meta_lr={self.meta_lr}]",
                 self.min_meta_lr)
+        require(self.task_chunk >= 0, "task_chunk", "an integer >= 0 (0: automatic)", self.task_chunk)
         require(self.cosine_iterations >= 0, "cosine_iterations", "an integer >= 0 (0: num_iterations)",
                 self.cosine_iterations)
         require(self.epoch_iterations > 0, "epoch_iterations", "a positive integer", self.epoch_iterations)
@@ -175,10 +177,24 @@ def task_loss(cfg: SupervisedConfig) -> Callable[[Tensor, Tensor], Tensor]:
 
 
 def batched_tasks(cfg: SupervisedConfig) -> bool:
-    """Whether ``cfg`` runs on the task-batched engine (``engine``; ``auto``: the sinusoid MLP, or CUDA)."""
-    if cfg.engine != "auto":
-        return cfg.engine == "batched"
-    return cfg.task == "sinusoid" or cfg.device.startswith("cuda")
+    """Whether ``cfg`` runs on the task-batched engine (``engine``)."""
+    return cfg.engine == "batched"
+
+
+CPU_IMAGES_PER_GROUP = 256
+
+
+def task_chunk(cfg: SupervisedConfig, num_tasks: int) -> int:
+    """Tasks per group of the batched engine: ``task_chunk``, or when 0 all of them (the MLP, CUDA) or,
+    for conv4 on the CPU, ⌊256 / images per task⌋ (at least 1): 8 tasks for 5-way 1-shot with 5 queries,
+    2 for 20-way. Larger groups leave the CPU caches and run slower than the per-task loop
+    (docs/supervised.md)."""
+    if cfg.task_chunk:
+        return min(cfg.task_chunk, num_tasks)
+    if not cfg.classification or not cfg.device.startswith("cpu"):
+        return num_tasks
+    images = cfg.num_ways * (cfg.num_shots + cfg.num_query)
+    return max(1, min(num_tasks, CPU_IMAGES_PER_GROUP // images))
 
 
 class TaskSource:
@@ -387,8 +403,8 @@ def meta_objective(model: nn.Module, params: Params, step_sizes, batch: SupportQ
         J = (1/B) Σ_i L_{Q_i}(θ_{i,S})                      (``weights`` None)
         J = (1/B) Σ_i Σ_{k=1..S} v_k L_{Q_i}(θ_{i,k})          (multi-step loss)
 
-    B = ``num_tasks``, the meta-batch's size (the loop engine calls this on one task at a time
-    and sums the gradients)."""
+    B = ``num_tasks``, the meta-batch's size (the engines call this on one group of tasks at a
+    time, one task for the loop, and the gradients add up)."""
     xs, ys = batch[0], batch[1]
     num = cfg.inner_steps
     if batched:
@@ -404,7 +420,7 @@ def meta_objective(model: nn.Module, params: Params, step_sizes, batch: SupportQ
     losses, accs = scored[num - 1]
 
     def total(task_losses):  # (1/B) Σ_i over the tasks held here
-        return task_losses.mean() if batched else task_losses.sum() / num_tasks
+        return task_losses.mean() if len(task_losses) == num_tasks else task_losses.sum() / num_tasks
 
     if weights is None:
         return total(losses), losses, accs
@@ -433,27 +449,21 @@ def meta_update(model: nn.Module, params: Params, step_sizes, optimizer: torch.o
             grads = reptile_gradient(params, fast_list)
             for name, p in params.items():
                 p.grad = grads[name]
-        elif batched:
-            objective, losses, accs = meta_objective(model, params, step_sizes, batch, cfg, first_order, weights, True,
-                                                     num_tasks)
-            if torch.isfinite(losses).all():
-                objective.backward()
-            losses = losses.detach()
-        else:  # one task at a time; each backward frees that task's graph
+        else:  # groups of tasks (one task each for the loop); each backward frees that group's graph
+            group = task_chunk(cfg, num_tasks) if batched else 1
             loss_list, acc_list = [], []
-            for i in range(num_tasks):
-                task = tuple(t[i : i + 1] for t in batch)
-                objective, loss_i, acc_i = meta_objective(model, params, step_sizes, task, cfg, first_order, weights,
-                                                          False, num_tasks)
-                if not torch.isfinite(loss_i).all():
-                    loss_list.append(loss_i.detach())
+            for start in range(0, num_tasks, group):
+                tasks = tuple(t[start : start + group] for t in batch)
+                objective, loss_g, acc_g = meta_objective(model, params, step_sizes, tasks, cfg, first_order, weights,
+                                                          batched, num_tasks)
+                loss_list.append(loss_g.detach())
+                if not torch.isfinite(loss_g).all():
                     break
                 objective.backward()
-                loss_list.append(loss_i.detach())
-                if acc_i is not None:
-                    acc_list.append(acc_i)
-            losses = torch.cat(loss_list)
-            accs = torch.cat(acc_list) if acc_list else None
+                if acc_g is not None:
+                    acc_list.append(acc_g)
+            losses = torch.cat([loss.reshape(-1) for loss in loss_list])
+            accs = torch.cat([a.reshape(-1) for a in acc_list]) if acc_list else None
     except FloatingPointError as exc:
         return _skip(optimizer, f"inner loss not finite ({exc})")
     query_loss = float(losses.mean())

@@ -336,6 +336,18 @@ def _checkpoints_equal(a: Path, b: Path) -> None:
     assert a["optimizer"]["param_groups"][0]["lr"] == b["optimizer"]["param_groups"][0]["lr"]
 
 
+def _straight_and_resumed(tmp_path, preset: str, args: list[str], stop: int, total: int) -> tuple[dict, dict]:
+    """Train ``total`` iterations straight, and ``stop`` then ``--resume`` to ``total``; both runs must log and save
+    the same; returns their eval.json."""
+    straight, part = tmp_path / "straight", tmp_path / "part"
+    assert main([preset, f"num_iterations={total}", "--out", str(straight), *args]) == 0
+    assert main([preset, f"num_iterations={stop}", "--out", str(part), "--no-eval", *args]) == 0
+    assert main(["--resume", str(part), f"num_iterations={total}", "--no-progress"]) == 0
+    assert _records(straight) == _records(part) and len(_records(part)) == total
+    _checkpoints_equal(straight, part)
+    return tuple(json.loads((d / "eval.json").read_text()) for d in (straight, part))
+
+
 def test_maml_plus_plus_resume_is_exact(tmp_path):
     """LSLR, multi-step loss, derivative-order annealing and the cosine meta learning rate (over a fixed
     ``cosine_iterations``), all changing within the run (epochs of 2 iterations), resume to the same
@@ -343,15 +355,8 @@ def test_maml_plus_plus_resume_is_exact(tmp_path):
     common = ["meta_batch_size=3", "inner_steps=2", "lslr=true", "multi_step_loss=true", "msl_epochs=2",
               "first_order_epochs=1", "epoch_iterations=2", "meta_lr_schedule=cosine", "cosine_iterations=7",
               "eval_tasks=6", "eval_query=10", "checkpoint_every=2", "--no-progress"]
-    straight, part = tmp_path / "straight", tmp_path / "part"
-    assert main(["sinusoid", "num_iterations=7", "--out", str(straight), *common]) == 0
-    assert main(["sinusoid", "num_iterations=3", "--out", str(part), "--no-eval", *common]) == 0
-    assert main(["--resume", str(part), "num_iterations=7", "--no-progress"]) == 0
-    assert _records(straight) == _records(part) and len(_records(part)) == 7
-    _checkpoints_equal(straight, part)
-    assert json.loads((straight / "eval.json").read_text())["lslr"] is True
-    ev_a, ev_b = (json.loads((d / "eval.json").read_text()) for d in (straight, part))
-    assert ev_a["mse_by_steps"] == ev_b["mse_by_steps"]
+    ev_a, ev_b = _straight_and_resumed(tmp_path, "sinusoid", common, 3, 7)
+    assert ev_a["mse_by_steps"] == ev_b["mse_by_steps"] and ev_a["lslr"] is True
 
 
 @needs_data
@@ -359,16 +364,10 @@ def test_omniglot_per_step_bn_batched_resume_is_exact(tmp_path):
     args = [f"data_dir={SMALL_ZIP}", f"cache_dir={tmp_path / 'cache'}", "meta_train_characters=100", "num_filters=4",
             "meta_batch_size=2", "num_query=1", "eval_query=2", "eval_tasks=4", "inner_steps=2", "per_step_bn=true",
             "lslr=true", "engine=batched", "checkpoint_every=1", "--no-progress"]
-    straight, part = tmp_path / "straight", tmp_path / "part"
-    assert main(["omniglot", "num_iterations=3", "--out", str(straight), *args]) == 0
-    assert main(["omniglot", "num_iterations=2", "--out", str(part), "--no-eval", *args]) == 0
-    assert main(["--resume", str(part), "num_iterations=3", "--no-progress"]) == 0
-    assert _records(straight) == _records(part) and len(_records(part)) == 3
-    _checkpoints_equal(straight, part)
-    state = torch.load(part / "checkpoint.pt", weights_only=False)
-    assert state["params"]["features.1.weight"].shape == (2, 4) and state["step_sizes"]["head.weight"].shape == (2,)
-    ev_a, ev_b = (json.loads((d / "eval.json").read_text()) for d in (straight, part))
+    ev_a, ev_b = _straight_and_resumed(tmp_path, "omniglot", args, 2, 3)
     assert ev_a["accuracy_by_steps"] == ev_b["accuracy_by_steps"] and ev_a["per_step_bn"] is True
+    state = torch.load(tmp_path / "part" / "checkpoint.pt", weights_only=False)
+    assert state["params"]["features.1.weight"].shape == (2, 4) and state["step_sizes"]["head.weight"].shape == (2,)
 
 
 def test_sigterm_mid_run_checkpoints_and_resume_matches_an_undisturbed_run(tmp_path):

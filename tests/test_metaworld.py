@@ -19,6 +19,7 @@ from rlmaml.errors import UserError
 from rlmaml.logging import read_metrics
 from rlmaml.rl.config import TrainConfig
 from rlmaml.rl.evaluation import held_out_tasks
+from rlmaml.rl.rollout import rollout
 
 needs_metaworld = pytest.mark.skipif(importlib.util.find_spec("metaworld") is None,
                                      reason=f"metaworld is not installed ({mwt.INSTALL_COMMAND})")
@@ -150,19 +151,23 @@ def test_ml10_switches_classes_on_a_held_out_task():
 @pytest.mark.parametrize(("task", "expert"), [("reach-v3", "SawyerReachV3Policy"), ("push-v3", "SawyerPushV3Policy"),
                                               ("pick-place-v3", "SawyerPickPlaceV3Policy")])
 def test_scripted_experts_succeed_through_the_batched_path(task, expert):
+    """metaworld's scripted expert acts through make_batched and rlmaml's rollout; Episodes.successes counts it."""
     mwt.import_metaworld()
     import metaworld.policies
 
     policy = getattr(metaworld.policies, expert)()
+
+    def act(obs):  # [T, E, 39] float32 -> [T, E, 4]
+        flat = obs.reshape(-1, obs.shape[-1]).numpy().astype(np.float64)
+        return torch.as_tensor(np.stack([policy.get_action(o) for o in flat]), dtype=torch.float32).reshape(
+            *obs.shape[:-1], 4)
+
     env = make_batched(f"metaworld/ML1-{task}", 4, observe_goal=True, max_episode_steps=100)
-    env.set_tasks(env.sample_tasks(2, seed=0) + [{"class": task, "index": i, "split": "test"} for i in (0, 1)])
-    obs, success = env.reset(seed=0), torch.zeros(4)
-    for _ in range(100):
-        actions = np.stack([policy.get_action(o) for o in obs.numpy().astype(np.float64)])
-        obs, _, _, info = env.step(torch.as_tensor(actions))
-        success = torch.maximum(success, info["success"])
+    tasks = env.sample_tasks(1, seed=0) + [{"class": task, "index": 0, "split": "test"}]
+    episodes = rollout(env, act, tasks, episodes_per_task=2, seed=0)
     env.close()
-    assert success.tolist() == [1.0] * 4
+    assert episodes.successes.tolist() == [[1.0, 1.0], [1.0, 1.0]]
+    assert episodes.num_steps == 4 * 100
 
 
 @pytest.mark.parametrize("preset", sorted(PRESETS))

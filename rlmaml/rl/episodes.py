@@ -102,3 +102,29 @@ class Episodes:
 
 
 _normalize = normalize
+
+
+@dataclass
+class EpisodeStats:
+    """What training and evaluation read of a phase's episodes, small enough to travel: per task and episode
+    the return ``Σ_h m_h r_h``, the length ``Σ_h m_h`` and (for envs that report it) the success, ``[T, E]``."""
+
+    returns: torch.Tensor
+    lengths: torch.Tensor
+    successes: torch.Tensor | None = None
+
+    @classmethod
+    def of(cls, episodes: Episodes) -> EpisodeStats:
+        return cls(episodes.returns, episodes.lengths, episodes.successes)
+
+    @property
+    def num_steps(self) -> int:
+        """Number of valid (masked-in) environment steps."""
+        return int(self.lengths.sum().item())
+
+    @classmethod
+    def concatenate(cls, parts: list[EpisodeStats]) -> EpisodeStats:
+        """The statistics of several task sets as one, joined along the task axis."""
+        successes = None if parts[0].successes is None else torch.cat([p.successes for p in parts])
+        return cls(torch.cat([p.returns for p in parts]), torch.cat([p.lengths for p in parts]), successes)
+

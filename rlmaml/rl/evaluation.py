@@ -126,7 +126,11 @@ def adaptation_returns(policy: Policy, params, config: TrainConfig, tasks: list[
     episodes_per_task = episodes_per_task or config.episodes_per_task
     sampler = make_sampler(config, policy, device, num_tasks=len(tasks), episodes_per_task=episodes_per_task,
                            oracle=oracle, **({"record_state": True} if record_state else {}))
-    phases = sampler.sample(params, tasks, batch_seeds(seed + EVAL_SEED_OFFSET, 0, grad_steps + 1), alphas)
+    try:
+        phases = sampler.sample(params, tasks, batch_seeds(seed + EVAL_SEED_OFFSET, 0, grad_steps + 1), alphas)
+    finally:
+        if hasattr(sampler, "close"):
+            sampler.close()
     returns = torch.stack([eps.returns.mean(dim=1) for eps in phases.episodes])
     return returns.cpu(), phases.episodes
 
@@ -156,7 +160,7 @@ def success_stats(phases: Sequence[Any], tasks: Sequence[dict]) -> dict[str, Any
 def episode_length_stats(phases: Sequence[Any], horizon: int) -> dict[str, list[float]]:
     """Per phase: ``episode_length``, the mean number of steps per episode (Σ_h mask), and ``ended_early``, the
     fraction of episodes that terminated before ``horizon``."""
-    lengths = [eps.mask.sum(dim=0).double() for eps in phases]  # [T, E] per phase
+    lengths = [eps.lengths.double() for eps in phases]  # [T, E] per phase
     return {"episode_length": [n.mean().item() for n in lengths],
             "ended_early": [(n < horizon).double().mean().item() for n in lengths]}
 

@@ -15,6 +15,7 @@ The config key ``sampler`` names the sampler in :data:`SAMPLERS` (``local`` by d
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
@@ -28,7 +29,7 @@ from ..core.params import Params
 from ..errors import UserError
 from ..plugins import lookup
 from .components import make_env
-from .episodes import Episodes
+from .episodes import Episodes, EpisodeStats
 from .objectives import INNER_LOSSES, InnerLoss, TaskBatch, adapted_params_for_sampling, reinforce_loss
 from .policies import Policy, stack_params
 from .rollout import rollout
@@ -225,6 +226,7 @@ class ShardedLocalSampler:
     def __init__(self, cfg, policy: Policy, device: str | torch.device = "cpu", *, num_tasks: int | None = None,
                  num_shards: int = 1, **options):
         num_tasks = num_tasks or cfg.meta_batch_size
+        self.record = bool(options.get("record_state"))
         self.samplers = [LocalSampler.from_config(cfg, policy, device, shard=shard, **options)
                          for shard in shards(num_tasks, min(num_shards, num_tasks))]
 
@@ -237,6 +239,9 @@ class ShardedLocalSampler:
             parts.append(part)
         batch = MetaBatch.concatenate(parts)
         batch.parts = parts
+        if not self.record:  # the statistics of each shard's episodes, as the distributed workers send them
+            batch.episodes = [EpisodeStats.concatenate([EpisodeStats.of(p.episodes[j]) for p in parts])
+                              for j in range(len(parts[0].episodes))]
         return batch
 
 
@@ -247,7 +252,13 @@ def local_sampler(cfg, policy: Policy, device: str | torch.device = "cpu", **opt
     return LocalSampler.from_config(cfg, policy, device, **options)
 
 
+def ray_sampler(cfg, policy: Policy, device: str | torch.device = "cpu", **options) -> Sampler:
+    """``sampler=ray``: the shards on Ray workers (:mod:`rlmaml.distributed`, imported only when used)."""
+    return importlib.import_module("rlmaml.distributed").RaySampler.from_config(cfg, policy, device, **options)
+
+
 register_sampler("local", local_sampler)
+register_sampler("ray", ray_sampler)
 
 
 def make_sampler(cfg, policy: Policy, device: str | torch.device = "cpu", **options) -> Sampler:

@@ -122,6 +122,10 @@ def train(cfg: TrainConfig, out_dir: str | Path, resume: bool = False, progress:
                 learner.load_state_dict(snapshot)
             checkpoint(completed)
             raise
+        finally:
+            close = getattr(sampler, "close", None)
+            if close is not None:
+                close()
     return checkpoint(cfg.num_batches)
 
 

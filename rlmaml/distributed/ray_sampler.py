@@ -1,0 +1,235 @@
+"""The Ray sampler: one actor per shard of the meta-batch, the TRPO terms summed on the driver.
+
+Ray is imported only here, when ``sampler=ray`` is used; without it a one-line error names the extra.
+``ray_address=local`` starts a private cluster for the run with no dashboard (:func:`start_local_cluster`);
+``auto`` or ``host:port`` joins a running one (docs/distributed.md).
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from ..config import build_config, config_to_dict
+from ..errors import UserError
+from ..rl.episodes import Episodes, EpisodeStats
+from ..rl.policies import Policy, action_scale_of, build_policy
+from ..rl.sampling import LocalSampler, MetaBatch, Shard, shards
+
+_STARTED_HERE = False  # whether this process started the Ray cluster it uses (and so stops it at exit)
+
+
+def require_ray():
+    """The ``ray`` module, or a one-line error that names the extra to install."""
+    try:
+        import ray
+    except ImportError:
+        raise UserError("sampler=ray needs Ray: pip install 'rlmaml[ray]'") from None
+    return ray
+
+
+def start_local_cluster(num_cpus: int) -> None:
+    """A private Ray cluster on this machine for this process (``ray_address=local``): no dashboard, the node on
+    127.0.0.1, stopped when the process exits (by its handle, never by name)."""
+    global _STARTED_HERE
+    ray = require_ray()
+    if ray.is_initialized():
+        return
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, _node_ip_address="127.0.0.1",
+             log_to_driver=False, configure_logging=False)
+    _STARTED_HERE = True
+    atexit.register(stop_local_cluster)
+
+
+def stop_local_cluster() -> None:
+    """Stop the cluster :func:`start_local_cluster` started (nothing else)."""
+    global _STARTED_HERE
+    if _STARTED_HERE:
+        import ray
+
+        ray.shutdown()
+        _STARTED_HERE = False
+
+
+def _connect(cfg) -> None:
+    ray = require_ray()
+    if ray.is_initialized():
+        return
+    if cfg.ray_address == "local":
+        start_local_cluster(max(1, round(cfg.num_workers * cfg.worker_cpus)))
+    else:
+        ray.init(address=cfg.ray_address, log_to_driver=False, configure_logging=False)
+
+
+def _versions() -> dict[str, str]:
+    import mujoco
+    import numpy
+
+    return {"torch": torch.__version__, "numpy": numpy.__version__, "mujoco": mujoco.__version__}
+
+
+class ShardWorker:
+    """One shard of every meta-batch (a Ray actor): its engine, its copy of the policy, its episodes and their
+    adaptation, and its share of the TRPO terms."""
+
+    def __init__(self, config: dict, spaces: dict, shard: Shard, options: dict, threads: int):
+        from ..rl.config import TrainConfig
+
+        torch.set_num_threads(max(1, threads))
+        self.cfg = build_config(TrainConfig, config)
+        cfg = self.cfg
+        self.policy = build_policy(spaces["obs_dim"], spaces["act_dim"], cfg.hidden_sizes, cfg.nonlinearity,
+                                   cfg.init_log_std, action_scale=spaces["action_scale"])
+        self.shard = shard
+        self.sampler = LocalSampler.from_config(cfg, self.policy, "cpu", shard=shard, **options)
+        self.batch: MetaBatch | None = None
+        self.terms = None
+
+    def versions(self) -> dict[str, str]:
+        return _versions()
+
+    def sample(self, theta: Mapping[str, Tensor], tasks: list[dict], seeds: list[int], step_sizes: list[float],
+               full_episodes: bool) -> list:
+        self.batch = self.sampler.sample(theta, tasks, seeds, step_sizes)
+        self.batch.shard = self.shard
+        self.terms = None
+        return list(self.batch.episodes) if full_episodes else [EpisodeStats.of(e) for e in self.batch.episodes]
+
+    def trpo_setup(self, theta, settings: dict):
+        from ..plugins import lookup
+        from ..rl.algos.trpo import ShardTerms
+        from ..rl.objectives import INNER_LOSSES, MetaObjective
+
+        objective = MetaObjective(self.policy, settings["fast_lr"], settings["first_order"],
+                                  lookup(INNER_LOSSES, self.cfg.inner_loss, "inner_loss"))
+        self.terms = ShardTerms(objective, self.batch.train_batches, self.batch.valid, num_tasks=settings["num_tasks"],
+                                start=self.shard.start, fisher_tasks=settings["fisher_tasks"])
+        return self.terms.setup(theta)
+
+    def trpo_fisher_vector_product(self, v: Tensor) -> Tensor:
+        return self.terms.fisher_vector_product(v)
+
+    def trpo_surrogate_and_kl(self, theta) -> tuple[float, float]:
+        return self.terms.surrogate_and_kl(theta)
+
+
+def _ordered_sum(xs):
+    xs = iter(xs)
+    total = next(xs)
+    for x in xs:
+        total = total + x
+    return total
+
+
+class RayTerms:
+    """The TRPO terms of a meta-batch whose shards live on workers: each call goes to every worker at once and
+    the shares are summed in shard order (:class:`rlmaml.rl.algos.trpo.LocalTerms` on one machine)."""
+
+    def __init__(self, workers: Sequence, settings: dict):
+        self.workers, self.settings = list(workers), settings
+        self.round_trips = 0
+
+    def _all(self, method: str, *args):
+        import ray
+
+        self.round_trips += 1
+        return ray.get([getattr(w, method).remote(*args) for w in self.workers])
+
+    def setup(self, theta):
+        parts = self._all("trpo_setup", _cpu(theta), self.settings)
+        device = next(iter(theta.values())).device
+        return _ordered_sum(p[0] for p in parts).to(device), _ordered_sum(p[1] for p in parts).to(device)
+
+    def fisher_vector_product(self, v: Tensor) -> Tensor:
+        return _ordered_sum(self._all("trpo_fisher_vector_product", v.detach().cpu())).to(v.device)
+
+    def surrogate_and_kl(self, theta) -> tuple[float, float]:
+        parts = self._all("trpo_surrogate_and_kl", _cpu(theta))
+        return _ordered_sum(p[0] for p in parts), _ordered_sum(p[1] for p in parts)
+
+
+def _cpu(params: Mapping[str, Tensor]) -> dict[str, Tensor]:
+    return {n: p.detach().cpu() for n, p in params.items()}
+
+
+@dataclass
+class RemoteMetaBatch:
+    """A meta-batch whose episodes stay on the workers: per phase the episodes' statistics (or, when recorded, the
+    episodes), and the TRPO terms of its shards."""
+
+    tasks: list[dict]
+    episodes: list[Any]
+    workers: list = field(default_factory=list)
+
+    @property
+    def num_steps(self) -> int:
+        return sum(e.num_steps for e in self.episodes)
+
+    def trpo_terms(self, learner) -> RayTerms:
+        return RayTerms(self.workers, {"fast_lr": learner.objective.fast_lr, "first_order": learner.objective.first_order,
+                                       "fisher_tasks": learner.fisher_tasks, "num_tasks": len(self.tasks)})
+
+    @property
+    def train_batches(self):
+        raise UserError("sampler=ray keeps the episodes on its workers; its meta-optimizer must take the "
+                        "task-parallel terms (meta_optimizer=trpo)")
+
+    valid = train_batches
+
+
+class RaySampler:
+    """``sampler=ray``: the meta-batch's tasks in ``num_workers`` shards, one Ray actor each (``worker_cpus`` CPUs)."""
+
+    def __init__(self, cfg, policy: Policy, device: str | torch.device = "cpu", *, num_tasks: int | None = None,
+                 episodes_per_task: int | None = None, oracle: bool | None = None, **env_options):
+        ray = require_ray()
+        _connect(cfg)
+        num_tasks = num_tasks or cfg.meta_batch_size
+        self.record = bool(env_options.get("record_state"))
+        self.device = torch.device(device)
+        options = {"episodes_per_task": episodes_per_task, "oracle": oracle, **env_options}
+        spaces = {"obs_dim": policy.obs_dim, "act_dim": policy.out_dim, "action_scale": action_scale_of(policy)}
+        actor = ray.remote(num_cpus=cfg.worker_cpus)(ShardWorker)
+        threads = max(1, int(cfg.worker_cpus))
+        self.shards = shards(num_tasks, min(cfg.num_workers, num_tasks))
+        available = ray.cluster_resources().get("CPU", 0)
+        if len(self.shards) * cfg.worker_cpus > available:  # the actors would wait for CPUs forever
+            raise UserError(f"num_workers={len(self.shards)} × worker_cpus={cfg.worker_cpus} needs "
+                            f"{len(self.shards) * cfg.worker_cpus:g} CPUs but the Ray cluster has {available:g}")
+        self.workers = [actor.remote(config_to_dict(cfg), spaces, shard, options, threads) for shard in self.shards]
+        here = _versions()
+        for shard, theirs in zip(self.shards, ray.get([w.versions.remote() for w in self.workers])):
+            if theirs != here:
+                raise UserError(f"the worker of tasks {shard.start}..{shard.stop - 1} runs {theirs}, the driver {here}; "
+                                "install the same versions on every node")
+
+    @classmethod
+    def from_config(cls, cfg, policy: Policy, device: str | torch.device = "cpu", **options) -> RaySampler:
+        return cls(cfg, policy, device, **options)
+
+    def sample(self, params: Mapping[str, Tensor], tasks: Sequence[dict], seeds: Sequence[int],
+               step_sizes: Sequence[float]) -> RemoteMetaBatch:
+        import ray
+
+        tasks = list(tasks)
+        theta = ray.put(_cpu(params))
+        parts = ray.get([w.sample.remote(theta, tasks[s.start:s.stop], list(seeds), list(step_sizes), self.record)
+                         for w, s in zip(self.workers, self.shards)])
+        join = Episodes.concatenate if self.record else EpisodeStats.concatenate
+        episodes = [join([part[j] for part in parts]) for j in range(len(parts[0]))]
+        return RemoteMetaBatch(tasks, episodes, self.workers)
+
+    def close(self) -> None:
+        """Stop this sampler's workers (by their handles)."""
+        import ray
+
+        for worker in self.workers:
+            ray.kill(worker)
+        self.workers = []

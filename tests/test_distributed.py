@@ -1,0 +1,127 @@
+"""sampler=ray on a real local Ray cluster that the fixture starts (3 CPUs: up to 3 workers of 1) and stops by its
+handle.
+
+The workers hold the episodes of their shards and answer the TRPO terms; the driver sums them in shard order.
+``sampler=local num_workers=S`` does the same arithmetic in one process, so both must log the same numbers, bit
+for bit, for 1, 2 and 3 workers (uneven shards included), on navigation and on the MuJoCo families.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import pytest
+
+from rlmaml.cli import main
+
+ray = pytest.importorskip("ray", reason="the ray extra is not installed (pip install 'rlmaml[ray]')")
+psutil = pytest.importorskip("psutil")
+
+TINY = {
+    "navigation": ["navigation", "num_batches=5", "meta_batch_size=5", "episodes_per_task=3", "horizon=10",
+                   "hidden_sizes=[8]", "fisher_tasks=2"],
+    "halfcheetah-vel": ["halfcheetah-vel", "num_batches=5", "meta_batch_size=3", "episodes_per_task=2", "horizon=8",
+                        "hidden_sizes=[8]", "fisher_tasks=0"],
+    "ant-vel": ["ant-vel", "num_batches=5", "meta_batch_size=3", "episodes_per_task=2", "horizon=8",
+                "hidden_sizes=[8]", "fisher_tasks=2"],
+}
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    from rlmaml.distributed.ray_sampler import start_local_cluster, stop_local_cluster
+
+    start_local_cluster(3)
+    yield ray
+    stop_local_cluster()
+
+
+def _metrics(run) -> list[dict]:
+    return [{k: v for k, v in json.loads(line).items() if not k.endswith("seconds")}
+            for line in (run / "metrics.jsonl").read_text().splitlines()]
+
+
+def _train(out, preset, *extra) -> list[dict]:
+    assert main(["train", *TINY[preset], "num_threads=1", *extra, "--out", str(out), "--no-progress"]) == 0
+    return _metrics(out)
+
+
+@pytest.mark.parametrize("preset", list(TINY))
+def test_ray_workers_log_the_local_shards_numbers_bit_for_bit(cluster, tmp_path, preset):
+    workers = [1, 2, 3] if preset == "navigation" else [2, 3]
+    for n in workers:
+        local = _train(tmp_path / f"local-{n}", preset, f"num_workers={n}")
+        remote = _train(tmp_path / f"ray-{n}", preset, "sampler=ray", f"num_workers={n}")
+        assert remote == local, f"{preset}, {n} workers"
+        assert len(remote) == 5 and all(r["step_accepted"] for r in remote)
+    assert _metrics(tmp_path / f"local-{workers[-1]}")[0]["env_steps"] > 0
+
+
+def test_one_ray_worker_is_the_plain_local_run(cluster, tmp_path):
+    plain = _train(tmp_path / "plain", "navigation")
+    assert _train(tmp_path / "ray", "navigation", "sampler=ray", "num_workers=1") == plain
+
+
+def test_evaluation_on_ray_workers_equals_the_local_shards(cluster, tmp_path):
+    _train(tmp_path / "run", "navigation", "num_batches=2", "num_workers=2")
+    results = {}
+    for sampler in ("local", "ray"):
+        out = tmp_path / f"eval-{sampler}.json"
+        config = (tmp_path / "run" / "config.yaml").read_text()
+        (tmp_path / "run" / "config.yaml").write_text(config.replace("sampler: local", f"sampler: {sampler}")
+                                                       .replace("sampler: ray", f"sampler: {sampler}"))
+        assert main(["evaluate", str(tmp_path / "run"), "--num-tasks", "4", "--grad-steps", "2", "--seed", "3",
+                     "--out", str(out)]) == 0
+        results[sampler] = json.loads(out.read_text())["methods"]
+    for method in results["local"].values():
+        method.pop("run_dir")
+    for method in results["ray"].values():
+        method.pop("run_dir")
+    assert results["ray"] == results["local"]
+
+
+def test_more_workers_than_the_cluster_has_cpus_is_a_one_line_error(cluster, tmp_path, capsys):
+    assert main(["train", *TINY["navigation"], "sampler=ray", "num_workers=4", "--out", str(tmp_path / "x")]) == 2
+    assert "num_workers=4 × worker_cpus=1.0 needs 4 CPUs but the Ray cluster has 3" in capsys.readouterr().err
+
+
+def test_the_driver_and_the_workers_run_the_same_versions(cluster):
+    from rlmaml.distributed.ray_sampler import _versions
+
+    worker = ray.remote(lambda: _versions())
+    assert ray.get(worker.remote()) == _versions()
+
+
+def test_adam_with_ray_and_a_missing_ray_are_one_line_errors(tmp_path, capsys, monkeypatch):
+    assert main(["train", "navigation", "sampler=ray", "meta_optimizer=adam", "--out", str(tmp_path / "a")]) == 2
+    assert "'meta_optimizer': 'adam' is not allowed; must be trpo with sampler=ray" in capsys.readouterr().err
+    monkeypatch.setitem(sys.modules, "ray", None)
+    from rlmaml.distributed.ray_sampler import require_ray
+    from rlmaml.errors import UserError
+
+    with pytest.raises(UserError, match=r"pip install 'rlmaml\[ray\]'"):
+        require_ray()
+
+
+def test_the_private_cluster_has_no_dashboard(cluster):
+    """The cluster's processes run (the walk sees its GCS server), and the dashboard's head process, which Ray
+    starts in any case, serves no web frontend."""
+    commands = [" ".join(p.cmdline()) for p in psutil.Process().children(recursive=True)]
+    assert any("gcs_server" in c for c in commands)
+    assert not [c for c in commands if "dashboard/dashboard.py" in c and "--disable-frontend" not in c]
+
+
+def _listening_addresses() -> list[tuple[str, int, str]]:
+    mine = {p.pid: p.name() for p in psutil.Process().children(recursive=True)}
+    return [(c.laddr.ip, c.laddr.port, mine[c.pid]) for c in psutil.net_connections(kind="inet")
+            if c.status == psutil.CONN_LISTEN and c.pid in mine]
+
+
+@pytest.mark.xfail(strict=True, reason="Ray 2.60's GCS, raylet and workers bind every interface ('::') although "
+                   "the node is on 127.0.0.1 (measured by this test); a private network namespace is the way left")
+def test_the_private_cluster_listens_on_loopback_only(cluster):
+    listening = _listening_addresses()
+    assert listening  # the walk sees the cluster's servers
+    outside = [a for a in listening if not (a[0].startswith("127.") or a[0] == "::1")]
+    assert not outside, f"listening beyond loopback: {outside}"

@@ -9,6 +9,9 @@ for bit, for 1, 2 and 3 workers (uneven shards included), on navigation and on t
 from __future__ import annotations
 
 import json
+import logging
+import os
+import signal
 import sys
 
 import pytest
@@ -125,3 +128,53 @@ def test_the_private_cluster_listens_on_loopback_only(cluster):
     assert listening  # the walk sees the cluster's servers
     outside = [a for a in listening if not (a[0].startswith("127.") or a[0] == "::1")]
     assert not outside, f"listening beyond loopback: {outside}"
+
+
+def _disturbed(monkeypatch, cls, method: str, at_call: int, disturb):
+    """Patch ``cls.method`` so that its ``at_call``-th call first runs ``disturb(self)``."""
+    original, calls = getattr(cls, method), {"n": 0}
+
+    def patched(self, *args):
+        calls["n"] += 1
+        if calls["n"] == at_call:
+            disturb(self)
+        return original(self, *args)
+
+    monkeypatch.setattr(cls, method, patched)
+    return calls
+
+
+def test_a_worker_killed_mid_meta_update_is_replaced_and_the_run_equals_an_undisturbed_one(cluster, tmp_path,
+                                                                                            monkeypatch, caplog):
+    from rlmaml.distributed.ray_sampler import RayTerms
+
+    calm = _train(tmp_path / "calm", "navigation", "num_batches=3", "sampler=ray", "num_workers=2")
+    # the 13th Fisher-vector product is in the second meta-batch's conjugate gradient (10 per step)
+    calls = _disturbed(monkeypatch, RayTerms, "fisher_vector_product", 13,
+                       lambda terms: os.kill(ray.get(terms.workers[1].pid.remote()), signal.SIGKILL))
+    with caplog.at_level(logging.WARNING, logger="rlmaml.rl.trainer"):
+        killed = _train(tmp_path / "killed", "navigation", "num_batches=3", "sampler=ray", "num_workers=2")
+    assert calls["n"] > 13 and killed == calm
+    assert any("meta-batch 1: a Ray worker died during trpo_fisher_vector_product" in r.message and
+               "redoing it from the same seeds on new workers" in r.message for r in caplog.records)
+
+
+def test_a_hung_worker_times_out_is_replaced_and_the_run_equals_an_undisturbed_one(cluster, tmp_path, monkeypatch,
+                                                                                 caplog):
+    from rlmaml.distributed.ray_sampler import RaySampler
+
+    calm = _train(tmp_path / "calm", "navigation", "num_batches=2", "sampler=ray", "num_workers=2")
+    stopped = []
+
+    def hang(sampler):
+        pid = ray.get(sampler.workers[0].pid.remote())
+        os.kill(pid, signal.SIGSTOP)  # alive but silent, as a worker stuck in a system call
+        stopped.append(pid)
+
+    _disturbed(monkeypatch, RaySampler, "sample", 2, hang)
+    with caplog.at_level(logging.WARNING, logger="rlmaml.rl.trainer"):
+        hung = _train(tmp_path / "hung", "navigation", "num_batches=2", "sampler=ray", "num_workers=2",
+                      "worker_timeout=3")
+    assert stopped and hung == calm
+    assert not psutil.pid_exists(stopped[0]) or psutil.Process(stopped[0]).status() == psutil.STATUS_ZOMBIE
+    assert any("a Ray worker gave no answer to sampling within worker_timeout=3 s" in r.message for r in caplog.records)

@@ -20,7 +20,7 @@ from ..config import build_config, config_to_dict
 from ..errors import UserError
 from ..rl.episodes import Episodes, EpisodeStats
 from ..rl.policies import Policy, action_scale_of, build_policy
-from ..rl.sampling import LocalSampler, MetaBatch, Shard, shards
+from ..rl.sampling import LocalSampler, MetaBatch, SamplerFault, Shard, shards
 
 _STARTED_HERE = False  # whether this process started the Ray cluster it uses (and so stops it at exit)
 
@@ -95,6 +95,17 @@ class ShardWorker:
     def versions(self) -> dict[str, str]:
         return _versions()
 
+    def pid(self) -> int:
+        return os.getpid()
+
+    def identity(self) -> tuple[str, int, float]:
+        """(host, pid, process start time): what lets the driver end this process if it stops answering."""
+        import socket
+
+        import psutil
+
+        return socket.gethostname(), os.getpid(), psutil.Process().create_time()
+
     def sample(self, theta: Mapping[str, Tensor], tasks: list[dict], seeds: list[int], step_sizes: list[float],
                full_episodes: bool) -> list:
         self.batch = self.sampler.sample(theta, tasks, seeds, step_sizes)
@@ -137,10 +148,8 @@ class RayTerms:
         self.round_trips = 0
 
     def _all(self, method: str, *args):
-        import ray
-
         self.round_trips += 1
-        return ray.get([getattr(w, method).remote(*args) for w in self.workers])
+        return _gather([getattr(w, method).remote(*args) for w in self.workers], self.settings["timeout"], method)
 
     def setup(self, theta):
         parts = self._all("trpo_setup", _cpu(theta), self.settings)
@@ -153,6 +162,19 @@ class RayTerms:
     def surrogate_and_kl(self, theta) -> tuple[float, float]:
         parts = self._all("trpo_surrogate_and_kl", _cpu(theta))
         return _ordered_sum(p[0] for p in parts), _ordered_sum(p[1] for p in parts)
+
+
+def _gather(refs: list, timeout: float, what: str) -> list:
+    """``ray.get(refs)`` within ``timeout`` seconds; a dead, unreachable or hung worker is a :class:`SamplerFault`."""
+    import ray
+
+    try:
+        return ray.get(refs, timeout=timeout)
+    except ray.exceptions.GetTimeoutError:
+        raise SamplerFault(f"a Ray worker gave no answer to {what} within worker_timeout={timeout:g} s") from None
+    except (ray.exceptions.RayActorError, ray.exceptions.ActorUnavailableError) as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise SamplerFault(f"a Ray worker died during {what}: {first}") from None
 
 
 def _cpu(params: Mapping[str, Tensor]) -> dict[str, Tensor]:
@@ -172,9 +194,12 @@ class RemoteMetaBatch:
     def num_steps(self) -> int:
         return sum(e.num_steps for e in self.episodes)
 
+    timeout: float = 600.0
+
     def trpo_terms(self, learner) -> RayTerms:
         return RayTerms(self.workers, {"fast_lr": learner.objective.fast_lr, "first_order": learner.objective.first_order,
-                                       "fisher_tasks": learner.fisher_tasks, "num_tasks": len(self.tasks)})
+                                       "fisher_tasks": learner.fisher_tasks, "num_tasks": len(self.tasks),
+                                       "timeout": self.timeout})
 
     @property
     def train_batches(self):
@@ -196,19 +221,32 @@ class RaySampler:
         self.device = torch.device(device)
         options = {"episodes_per_task": episodes_per_task, "oracle": oracle, **env_options}
         spaces = {"obs_dim": policy.obs_dim, "act_dim": policy.out_dim, "action_scale": action_scale_of(policy)}
-        actor = ray.remote(num_cpus=cfg.worker_cpus)(ShardWorker)
-        threads = max(1, int(cfg.worker_cpus))
+        self.timeout = float(cfg.worker_timeout)
         self.shards = shards(num_tasks, min(cfg.num_workers, num_tasks))
         available = ray.cluster_resources().get("CPU", 0)
         if len(self.shards) * cfg.worker_cpus > available:  # the actors would wait for CPUs forever
             raise UserError(f"num_workers={len(self.shards)} × worker_cpus={cfg.worker_cpus} needs "
                             f"{len(self.shards) * cfg.worker_cpus:g} CPUs but the Ray cluster has {available:g}")
-        self.workers = [actor.remote(config_to_dict(cfg), spaces, shard, options, threads) for shard in self.shards]
+        actor = ray.remote(num_cpus=cfg.worker_cpus)(ShardWorker)
+        threads = max(1, int(cfg.worker_cpus))
+        self._start_worker = lambda shard: actor.remote(config_to_dict(cfg), spaces, shard, options, threads)
+        self.workers = [self._start_worker(shard) for shard in self.shards]
+        self._check_versions()
+
+    def _check_versions(self) -> None:
         here = _versions()
-        for shard, theirs in zip(self.shards, ray.get([w.versions.remote() for w in self.workers])):
+        answers = _gather([w.versions.remote() for w in self.workers], self.timeout, "the start-up check")
+        self._identities = _gather([w.identity.remote() for w in self.workers], self.timeout, "the start-up check")
+        for shard, theirs in zip(self.shards, answers):
             if theirs != here:
                 raise UserError(f"the worker of tasks {shard.start}..{shard.stop - 1} runs {theirs}, the driver {here}; "
                                 "install the same versions on every node")
+
+    def recover(self) -> None:
+        """Replace every worker (a lost one and the others, whose episodes belong to the failed meta-batch)."""
+        self.close()
+        self.workers = [self._start_worker(shard) for shard in self.shards]
+        self._check_versions()
 
     @classmethod
     def from_config(cls, cfg, policy: Policy, device: str | torch.device = "cpu", **options) -> RaySampler:
@@ -220,16 +258,30 @@ class RaySampler:
 
         tasks = list(tasks)
         theta = ray.put(_cpu(params))
-        parts = ray.get([w.sample.remote(theta, tasks[s.start:s.stop], list(seeds), list(step_sizes), self.record)
-                         for w, s in zip(self.workers, self.shards)])
+        parts = _gather([w.sample.remote(theta, tasks[s.start:s.stop], list(seeds), list(step_sizes), self.record)
+                         for w, s in zip(self.workers, self.shards)], self.timeout, "sampling")
         join = Episodes.concatenate if self.record else EpisodeStats.concatenate
         episodes = [join([part[j] for part in parts]) for j in range(len(parts[0]))]
-        return RemoteMetaBatch(tasks, episodes, self.workers)
+        return RemoteMetaBatch(tasks, episodes, list(self.workers), self.timeout)
 
     def close(self) -> None:
-        """Stop this sampler's workers (by their handles)."""
+        """Stop this sampler's workers: by their handles, and a process on this machine that outlives that (a hung
+        worker cannot answer Ray's request to exit) by its pid, checked against its start time."""
+        import socket
+
+        import psutil
         import ray
 
         for worker in self.workers:
             ray.kill(worker)
-        self.workers = []
+        for host, pid, started in getattr(self, "_identities", []):
+            if host != socket.gethostname():
+                continue
+            try:
+                process = psutil.Process(pid)
+                if abs(process.create_time() - started) < 1e-3:
+                    process.kill()
+                    process.wait(timeout=10)
+            except (psutil.NoSuchProcess, psutil.TimeoutExpired):
+                pass
+        self.workers, self._identities = [], []

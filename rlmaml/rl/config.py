@@ -41,6 +41,7 @@ class TrainConfig:
     num_workers: int = 1  # S: shards of every meta-batch (sampler=local: in turn here; ray: one worker each)
     worker_cpus: float = 1.0  # CPUs (and torch threads) of each Ray worker
     ray_address: str = "local"  # local: a private cluster on this machine; auto or host:port: join one
+    worker_timeout: float = 600.0  # seconds a Ray worker may take to answer before it is replaced
     meta_lr: float = 1e-3  # β: learning rate of the adam meta-optimizer
     max_kl: float = 0.01  # δ: TRPO trust region, mean KL(π_old ‖ π) ≤ δ
     cg_iters: int = 10  # conjugate-gradient iterations for s = F⁻¹g
@@ -87,6 +88,7 @@ class TrainConfig:
                 "trpo with sampler=ray (the episodes stay on the workers; only TRPO's task-parallel terms travel)",
                 self.meta_optimizer)
         require(self.worker_cpus > 0, "worker_cpus", "a positive number of CPUs", self.worker_cpus)
+        require(self.worker_timeout > 0, "worker_timeout", "a positive number of seconds", self.worker_timeout)
         require(bool(self.ray_address), "ray_address", "local, auto or host:port", self.ray_address)
         require(self.fast_lr > 0, "fast_lr", "> 0", self.fast_lr)
         require(self.meta_lr > 0, "meta_lr", "> 0", self.meta_lr)

@@ -88,6 +88,11 @@ class MetaBatch:
         return sum(e.num_steps for e in self.episodes)
 
 
+class SamplerFault(RuntimeError):
+    """A sampler lost a worker (killed, unreachable or hung) while sampling or computing a meta-batch's terms.
+    The trainer redoes the meta-batch from the same seeds after ``sampler.recover()``."""
+
+
 @runtime_checkable
 class Sampler(Protocol):
     """(θ, tasks, seeds, step sizes) → the :class:`MetaBatch` of phases 0..k (k = ``len(step_sizes)``).

@@ -22,15 +22,17 @@ import yaml
 
 from ..checkpoint import CHECKPOINT_NAME, load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from ..config import config_to_dict
+from ..errors import UserError
 from ..logging import RunLogger
 from ..runtime import prepare_run
 from .algos import make_meta_optimizer
 from .components import make_env, make_policy
 from .config import TrainConfig
 from .policies import action_scale_of, saved_action_scale
-from .sampling import MetaBatch, batch_seeds, make_sampler
+from .sampling import MetaBatch, SamplerFault, batch_seeds, make_sampler
 
 log = logging.getLogger(__name__)
+MAX_ATTEMPTS = 3  # tries of one meta-batch whose sampler lost a worker
 
 
 def batch_metrics(phases: MetaBatch, update: dict, env_steps: int) -> dict:
@@ -60,7 +62,9 @@ def train(cfg: TrainConfig, out_dir: str | Path, resume: bool = False, progress:
     """Run (or continue) meta-training into ``out_dir``; returns the checkpoint path.
 
     A ``KeyboardInterrupt`` (Ctrl-C, or a signal under :func:`rlmaml.run.stop_on_signals`) checkpoints the last
-    fully logged batch and re-raises; an unfinished batch is redone from the same seeds on resume.
+    fully logged batch and re-raises; an unfinished batch is redone from the same seeds on resume. A meta-batch
+    whose sampler lost a worker (:class:`~rlmaml.rl.sampling.SamplerFault`) is redone from the same seeds after
+    ``sampler.recover()``, so the run ends as an undisturbed one would.
     """
     out_dir, device = prepare_run(out_dir, cfg.num_threads, cfg.device, cfg.seed)
     np.random.seed(cfg.seed)
@@ -103,11 +107,20 @@ def train(cfg: TrainConfig, out_dir: str | Path, resume: bool = False, progress:
                 snapshot = learner.state_dict()
                 seeds = batch_seeds(cfg.seed, batch, k + 2)
                 tasks = env.sample_tasks(cfg.meta_batch_size, seed=seeds[0])
-                t0 = time.perf_counter()
-                phases = sampler.sample(learner.params, tasks, seeds[1:], [cfg.fast_lr] * k)
-                t1 = time.perf_counter()
-                update = learner.update(phases)
-                t2 = time.perf_counter()
+                for attempt in range(1, MAX_ATTEMPTS + 1):
+                    try:
+                        t0 = time.perf_counter()
+                        phases = sampler.sample(learner.params, tasks, seeds[1:], [cfg.fast_lr] * k)
+                        t1 = time.perf_counter()
+                        update = learner.update(phases)
+                        t2 = time.perf_counter()
+                        break
+                    except SamplerFault as exc:  # the same seeds on new workers give the same meta-batch
+                        learner.load_state_dict(snapshot)
+                        if attempt == MAX_ATTEMPTS:
+                            raise UserError(f"meta-batch {batch}: {exc}; gave up after {attempt} attempts") from None
+                        log.warning("meta-batch %d: %s; redoing it from the same seeds on new workers", batch, exc)
+                        sampler.recover()
                 env_steps += phases.num_steps
                 record = {**batch_metrics(phases, update, env_steps), "sample_seconds": t1 - t0,
                           "update_seconds": t2 - t1}
@@ -116,7 +129,7 @@ def train(cfg: TrainConfig, out_dir: str | Path, resume: bool = False, progress:
                 completed = batch + 1
                 if (batch + 1) % cfg.checkpoint_every == 0:
                     checkpoint(batch + 1)
-        except KeyboardInterrupt:  # keep every fully logged batch; an unfinished one is redone on resume
+        except (KeyboardInterrupt, UserError):  # keep every fully logged batch; an unfinished one is redone on resume
             logger.flush()
             if completed < cfg.num_batches and completed == batch:
                 learner.load_state_dict(snapshot)

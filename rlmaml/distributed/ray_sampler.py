@@ -22,6 +22,7 @@ from ..rl.episodes import Episodes, EpisodeStats
 from ..rl.policies import Policy, action_scale_of, build_policy
 from ..rl.sampling import LocalSampler, MetaBatch, SamplerFault, Shard, shards
 
+STARTUP_SECONDS = 300.0  # the longest a new worker may take to start and answer its first call
 _STARTED_HERE = False  # whether this process started the Ray cluster it uses (and so stops it at exit)
 
 
@@ -34,16 +35,28 @@ def require_ray():
     return ray
 
 
-def start_local_cluster(num_cpus: int) -> None:
-    """A private Ray cluster on this machine for this process (``ray_address=local``): no dashboard, the node on
-    127.0.0.1, stopped when the process exits (by its handle, never by name)."""
+def start_local_cluster(num_cpus: int, network: str = "private") -> None:
+    """A private Ray cluster on this machine for this process (``ray_address=local``): no dashboard frontend,
+    stopped when the process exits (by its handle, never by name). With ``network="private"`` the process first
+    enters a network namespace of its own (:mod:`rlmaml.distributed.netns`), so that the cluster listens on
+    loopback only; ``"host"`` leaves Ray to listen on every interface, as it does by default."""
     global _STARTED_HERE
     ray = require_ray()
     if ray.is_initialized():
         return
+    if network == "private":
+        from .netns import enter_private_network
+
+        try:
+            enter_private_network()
+        except OSError as exc:
+            raise UserError(f"ray_address=local keeps its Ray cluster on loopback in a network namespace of its own, "
+                            f"which this process cannot enter ({exc.strerror}; it needs root); start a cluster and "
+                            "join it with ray_address=auto, or let Ray listen on every interface: ray_network=host"
+                            ) from None
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, _node_ip_address="127.0.0.1",
-             log_to_driver=False, configure_logging=False)
+    ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, log_to_driver=False,
+             configure_logging=False)
     _STARTED_HERE = True
     atexit.register(stop_local_cluster)
 
@@ -63,7 +76,7 @@ def _connect(cfg) -> None:
     if ray.is_initialized():
         return
     if cfg.ray_address == "local":
-        start_local_cluster(max(1, round(cfg.num_workers * cfg.worker_cpus)))
+        start_local_cluster(max(1, round(cfg.num_workers * cfg.worker_cpus)), cfg.ray_network)
     else:
         ray.init(address=cfg.ray_address, log_to_driver=False, configure_logging=False)
 
@@ -235,8 +248,9 @@ class RaySampler:
 
     def _check_versions(self) -> None:
         here = _versions()
-        answers = _gather([w.versions.remote() for w in self.workers], self.timeout, "the start-up check")
-        self._identities = _gather([w.identity.remote() for w in self.workers], self.timeout, "the start-up check")
+        timeout = max(self.timeout, STARTUP_SECONDS)  # a new process imports torch and builds its engine first
+        answers = _gather([w.versions.remote() for w in self.workers], timeout, "the start-up check")
+        self._identities = _gather([w.identity.remote() for w in self.workers], timeout, "the start-up check")
         for shard, theirs in zip(self.shards, answers):
             if theirs != here:
                 raise UserError(f"the worker of tasks {shard.start}..{shard.stop - 1} runs {theirs}, the driver {here}; "

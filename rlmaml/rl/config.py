@@ -42,6 +42,7 @@ class TrainConfig:
     worker_cpus: float = 1.0  # CPUs (and torch threads) of each Ray worker
     ray_address: str = "local"  # local: a private cluster on this machine; auto or host:port: join one
     worker_timeout: float = 600.0  # seconds a Ray worker may take to answer before it is replaced
+    ray_network: Literal["private", "host"] = "private"  # ray_address=local: loopback only, or every interface
     meta_lr: float = 1e-3  # β: learning rate of the adam meta-optimizer
     max_kl: float = 0.01  # δ: TRPO trust region, mean KL(π_old ‖ π) ≤ δ
     cg_iters: int = 10  # conjugate-gradient iterations for s = F⁻¹g

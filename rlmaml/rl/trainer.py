@@ -109,6 +109,8 @@ def train(cfg: TrainConfig, out_dir: str | Path, resume: bool = False, progress:
                 tasks = env.sample_tasks(cfg.meta_batch_size, seed=seeds[0])
                 for attempt in range(1, MAX_ATTEMPTS + 1):
                     try:
+                        if attempt > 1:
+                            sampler.recover()
                         t0 = time.perf_counter()
                         phases = sampler.sample(learner.params, tasks, seeds[1:], [cfg.fast_lr] * k)
                         t1 = time.perf_counter()
@@ -120,7 +122,6 @@ def train(cfg: TrainConfig, out_dir: str | Path, resume: bool = False, progress:
                         if attempt == MAX_ATTEMPTS:
                             raise UserError(f"meta-batch {batch}: {exc}; gave up after {attempt} attempts") from None
                         log.warning("meta-batch %d: %s; redoing it from the same seeds on new workers", batch, exc)
-                        sampler.recover()
                 env_steps += phases.num_steps
                 record = {**batch_metrics(phases, update, env_steps), "sample_seconds": t1 - t0,
                           "update_seconds": t2 - t1}

@@ -89,11 +89,16 @@ def test_more_workers_than_the_cluster_has_cpus_is_a_one_line_error(cluster, tmp
     assert "num_workers=4 × worker_cpus=1.0 needs 4 CPUs but the Ray cluster has 3" in capsys.readouterr().err
 
 
-def test_the_driver_and_the_workers_run_the_same_versions(cluster):
-    from rlmaml.distributed.ray_sampler import _versions
+def test_the_driver_and_the_workers_run_the_same_versions_and_physics(cluster):
+    from rlmaml.config import build_config
+    from rlmaml.distributed.ray_sampler import _versions, check_rollout
+    from rlmaml.rl.config import TrainConfig
 
-    worker = ray.remote(lambda: _versions())
-    assert ray.get(worker.remote()) == _versions()
+    assert ray.get(ray.remote(lambda: _versions()).remote()) == _versions()
+    cheetah = build_config(TrainConfig, {"env": "rlmaml/HalfCheetahVel-v0", "frame_skip": 1})
+    assert ray.get(ray.remote(check_rollout).remote(cheetah)) == check_rollout(cheetah)
+    other = build_config(TrainConfig, {"env": "rlmaml/HalfCheetahVel-v0", "frame_skip": 2})
+    assert check_rollout(other) != check_rollout(cheetah)  # the fingerprint sees a change of physics
 
 
 def test_adam_with_ray_and_a_missing_ray_are_one_line_errors(tmp_path, capsys, monkeypatch):

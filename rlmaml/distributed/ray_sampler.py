@@ -81,6 +81,24 @@ def _connect(cfg) -> None:
         ray.init(address=cfg.ray_address, log_to_driver=False, configure_logging=False)
 
 
+def check_rollout(cfg) -> str:
+    """A fingerprint of this machine's physics for ``cfg``'s env: the observations of one copy of a fixed task from a
+    fixed reset under zero actions for a few steps (SHA-256 of their bytes). Nodes whose wheels or physics differ
+    give different fingerprints."""
+    import hashlib
+
+    from ..rl.components import make_env
+
+    env = make_env(cfg, 1, 1, oracle=False)
+    env.set_tasks(env.sample_tasks(1, seed=0))
+    observations = [env.reset(seed=0)]
+    zeros = torch.zeros(1, env.action_dim)
+    for _ in range(5):
+        observations.append(env.step(zeros)[0])
+    env.close()
+    return hashlib.sha256(torch.cat(observations).numpy().tobytes()).hexdigest()
+
+
 def _versions() -> dict[str, str]:
     import mujoco
     import numpy
@@ -107,6 +125,9 @@ class ShardWorker:
 
     def versions(self) -> dict[str, str]:
         return _versions()
+
+    def check_rollout(self) -> str:
+        return check_rollout(self.cfg)
 
     def pid(self) -> int:
         return os.getpid()
@@ -243,6 +264,7 @@ class RaySampler:
         actor = ray.remote(num_cpus=cfg.worker_cpus)(ShardWorker)
         threads = max(1, int(cfg.worker_cpus))
         self._start_worker = lambda shard: actor.remote(config_to_dict(cfg), spaces, shard, options, threads)
+        self.env_id, self._check = cfg.env, check_rollout(cfg)
         self.workers = [self._start_worker(shard) for shard in self.shards]
         self._check_versions()
 
@@ -255,6 +277,11 @@ class RaySampler:
             if theirs != here:
                 raise UserError(f"the worker of tasks {shard.start}..{shard.stop - 1} runs {theirs}, the driver {here}; "
                                 "install the same versions on every node")
+        physics = _gather([w.check_rollout.remote() for w in self.workers], timeout, "the start-up check")
+        for shard, theirs in zip(self.shards, physics):
+            if theirs != self._check:
+                raise UserError(f"the worker of tasks {shard.start}..{shard.stop - 1} steps {self.env_id} differently "
+                                "from the driver (its check rollout differs): give every node the same wheels")
 
     def recover(self) -> None:
         """Replace every worker (a lost one and the others, whose episodes belong to the failed meta-batch)."""

@@ -186,3 +186,17 @@ def test_a_hung_worker_times_out_is_replaced_and_the_run_equals_an_undisturbed_o
     assert stopped and hung == calm
     assert not psutil.pid_exists(stopped[0]) or psutil.Process(stopped[0]).status() == psutil.STATUS_ZOMBIE
     assert any("a Ray worker gave no answer to sampling within worker_timeout=3 s" in r.message for r in caplog.records)
+
+
+def test_bench_distributed_prints_one_json_with_every_engine(cluster, capsys):
+    assert main(["bench", "distributed", "--preset", "navigation", "--workers", "1", "2", "--batches", "1",
+                 "--cores", "2", "meta_batch_size=4", "episodes_per_task=2", "horizon=8", "hidden_sizes=[8]"]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert set(result["engines"]) == {"local", "ray-1", "ray-2"}
+    for name in ("ray-1", "ray-2"):
+        engine = result["engines"][name]
+        assert engine["overhead"] == engine["total_seconds"] / result["engines"]["local"]["total_seconds"]
+        assert engine["round_trips_per_step"] >= 2 + 10  # setup, 10 CG products, at least one line-search trial
+        assert engine["bytes_received"] > 0
+    # θ goes to every worker: twice the workers, about twice the bytes sent
+    assert result["engines"]["ray-2"]["bytes_sent"] > 1.5 * result["engines"]["ray-1"]["bytes_sent"]

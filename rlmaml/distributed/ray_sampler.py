@@ -180,10 +180,14 @@ class RayTerms:
     def __init__(self, workers: Sequence, settings: dict):
         self.workers, self.settings = list(workers), settings
         self.round_trips = 0
+        self.traffic = {"sent": 0, "received": 0}  # bytes of the tensors and numbers of every call and answer
 
     def _all(self, method: str, *args):
         self.round_trips += 1
-        return _gather([getattr(w, method).remote(*args) for w in self.workers], self.settings["timeout"], method)
+        answers = _gather([getattr(w, method).remote(*args) for w in self.workers], self.settings["timeout"], method)
+        self.traffic["sent"] += len(self.workers) * nbytes(args)
+        self.traffic["received"] += nbytes(answers)
+        return answers
 
     def setup(self, theta):
         parts = self._all("trpo_setup", _cpu(theta), self.settings)
@@ -209,6 +213,21 @@ def _gather(refs: list, timeout: float, what: str) -> list:
     except (ray.exceptions.RayActorError, ray.exceptions.ActorUnavailableError) as exc:
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise SamplerFault(f"a Ray worker died during {what}: {first}") from None
+
+
+def nbytes(obj) -> int:
+    """The bytes of the tensors and numbers in ``obj`` (nested dicts, lists, tuples, dataclasses of tensors)."""
+    if isinstance(obj, Tensor):
+        return obj.numel() * obj.element_size()
+    if isinstance(obj, (int, float, bool)):
+        return 8
+    if isinstance(obj, Mapping):
+        return sum(nbytes(v) for v in obj.values())
+    if isinstance(obj, (list, tuple)):
+        return sum(nbytes(v) for v in obj)
+    if hasattr(obj, "__dataclass_fields__"):
+        return sum(nbytes(getattr(obj, f)) for f in obj.__dataclass_fields__)
+    return 0
 
 
 def _cpu(params: Mapping[str, Tensor]) -> dict[str, Tensor]:
@@ -256,6 +275,7 @@ class RaySampler:
         options = {"episodes_per_task": episodes_per_task, "oracle": oracle, **env_options}
         spaces = {"obs_dim": policy.obs_dim, "act_dim": policy.out_dim, "action_scale": action_scale_of(policy)}
         self.timeout = float(cfg.worker_timeout)
+        self.traffic = {"sent": 0, "received": 0}  # bytes of the tensors and numbers of sampling calls and answers
         self.shards = shards(num_tasks, min(cfg.num_workers, num_tasks))
         available = ray.cluster_resources().get("CPU", 0)
         if len(self.shards) * cfg.worker_cpus > available:  # the actors would wait for CPUs forever
@@ -298,9 +318,12 @@ class RaySampler:
         import ray
 
         tasks = list(tasks)
-        theta = ray.put(_cpu(params))
+        theta_cpu = _cpu(params)
+        theta = ray.put(theta_cpu)
+        self.traffic["sent"] += len(self.workers) * (nbytes(theta_cpu) + nbytes(list(seeds)) + nbytes(list(step_sizes)))
         parts = _gather([w.sample.remote(theta, tasks[s.start:s.stop], list(seeds), list(step_sizes), self.record)
                          for w, s in zip(self.workers, self.shards)], self.timeout, "sampling")
+        self.traffic["received"] += nbytes(parts)
         join = Episodes.concatenate if self.record else EpisodeStats.concatenate
         episodes = [join([part[j] for part in parts]) for j in range(len(parts[0]))]
         return RemoteMetaBatch(tasks, episodes, list(self.workers), self.timeout)

@@ -278,3 +278,14 @@ def test_reinforce_loss_gradient_sign_increases_likelihood_of_good_actions():
     after = reinforce_loss(policy, fast, train)
     assert (after < before).all()
     assert task_params(fast, 0)["log_std"].shape == (1,)
+
+
+def test_the_subsampled_fisher_is_spread_over_the_shards():
+    from rlmaml.rl.algos.trpo import fisher_counts
+
+    assert fisher_counts(10, [40]) == [10]                      # one shard: its first n tasks
+    assert fisher_counts(10, [20, 20]) == [5, 5]
+    assert fisher_counts(10, [14, 13, 13]) == [4, 3, 3]
+    assert fisher_counts(4, [3, 1]) == [3, 1]                    # what a small shard cannot take goes on
+    assert fisher_counts(5, [1, 1, 6]) == [1, 1, 3]
+    assert fisher_counts(0, [3, 2]) == [3, 2] and fisher_counts(5, [3, 2]) == [3, 2]  # every task

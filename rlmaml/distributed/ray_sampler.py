@@ -112,7 +112,9 @@ class ShardWorker:
 
     def __init__(self, config: dict, spaces: dict, shard: Shard, options: dict, threads: int):
         from ..rl.config import TrainConfig
+        from ..runtime import cpu_allocator
 
+        cpu_allocator()  # the malloc policy the driver's commands use (rlmaml.runtime): large tensors reuse pages
         torch.set_num_threads(max(1, threads))
         self.cfg = build_config(TrainConfig, config)
         cfg = self.cfg
@@ -155,7 +157,8 @@ class ShardWorker:
         objective = MetaObjective(self.policy, settings["fast_lr"], settings["first_order"],
                                   lookup(INNER_LOSSES, self.cfg.inner_loss, "inner_loss"))
         self.terms = ShardTerms(objective, self.batch.train_batches, self.batch.valid, num_tasks=settings["num_tasks"],
-                                start=self.shard.start, fisher_tasks=settings["fisher_tasks"])
+                                fisher_tasks=settings["fisher_tasks"],
+                                fisher_count=settings["fisher_counts"][self.shard.start])
         return self.terms.setup(theta)
 
     def trpo_fisher_vector_product(self, v: Tensor) -> Tensor:
@@ -242,6 +245,7 @@ class RemoteMetaBatch:
     tasks: list[dict]
     episodes: list[Any]
     workers: list = field(default_factory=list)
+    shards: list[Shard] = field(default_factory=list)
 
     @property
     def num_steps(self) -> int:
@@ -250,8 +254,12 @@ class RemoteMetaBatch:
     timeout: float = 600.0
 
     def trpo_terms(self, learner) -> RayTerms:
+        from ..rl.algos.trpo import fisher_counts
+
+        counts = fisher_counts(learner.fisher_tasks, [s.num_tasks for s in self.shards])
         return RayTerms(self.workers, {"fast_lr": learner.objective.fast_lr, "first_order": learner.objective.first_order,
                                        "fisher_tasks": learner.fisher_tasks, "num_tasks": len(self.tasks),
+                                       "fisher_counts": {s.start: c for s, c in zip(self.shards, counts)},
                                        "timeout": self.timeout})
 
     @property
@@ -326,7 +334,7 @@ class RaySampler:
         self.traffic["received"] += nbytes(parts)
         join = Episodes.concatenate if self.record else EpisodeStats.concatenate
         episodes = [join([part[j] for part in parts]) for j in range(len(parts[0]))]
-        return RemoteMetaBatch(tasks, episodes, list(self.workers), self.timeout)
+        return RemoteMetaBatch(tasks, episodes, list(self.workers), list(self.shards), self.timeout)
 
     def close(self) -> None:
         """Stop this sampler's workers: by their handles, and a process on this machine that outlives that (a hung

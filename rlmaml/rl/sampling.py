@@ -66,11 +66,12 @@ class MetaBatch:
     def trpo_terms(self, learner):
         """The TRPO meta-step's terms of this meta-batch: one :class:`~rlmaml.rl.algos.trpo.ShardTerms` per shard
         it was sampled in, summed in shard order (:class:`~rlmaml.rl.algos.trpo.LocalTerms`)."""
-        from .algos.trpo import LocalTerms
+        from .algos.trpo import LocalTerms, fisher_counts
 
         parts = self.parts or [self]
-        return LocalTerms([learner.shard_terms(p.train_batches, p.valid, len(self.tasks),
-                                               0 if p.shard is None else p.shard.start) for p in parts])
+        counts = fisher_counts(learner.fisher_tasks, [p.valid.num_tasks for p in parts])
+        return LocalTerms([learner.shard_terms(p.train_batches, p.valid, len(self.tasks), count)
+                           for p, count in zip(parts, counts)])
 
     @property
     def train_batches(self) -> list[TaskBatch]:

@@ -63,23 +63,42 @@ class StepRejected(Exception):
     """A meta-update that cannot be taken (non-finite loss, gradient or step); θ stays unchanged."""
 
 
+def fisher_counts(fisher_tasks: int, shard_sizes: Sequence[int]) -> list[int]:
+    """How many of its first tasks each shard gives the subsampled Fisher: n = ``fisher_tasks`` split over the
+    shards as evenly as their sizes allow (the first ``n mod S`` one more), so that every worker shares the
+    Fisher-vector products; one shard gives its first n. Every task of every shard when n is 0 or ≥ N."""
+    total = sum(shard_sizes)
+    if not 0 < fisher_tasks < total:
+        return list(shard_sizes)
+    base, extra = divmod(fisher_tasks, len(shard_sizes))
+    counts = [min(size, base + (i < extra)) for i, size in enumerate(shard_sizes)]
+    for i, size in enumerate(shard_sizes):  # what a small shard cannot take goes to the next ones with room
+        more = min(size - counts[i], fisher_tasks - sum(counts))
+        counts[i] += more
+    return counts
+
+
 class ShardTerms:
-    """A shard's share of the TRPO meta-step: its tasks ``start … start + T − 1`` of a meta-batch of N.
+    """A shard's share of the TRPO meta-step: T of the N tasks of a meta-batch.
 
         S_s = −(1/N) Σ_{t∈s} mean[π_θ'_t/π_old · A],   g_s = J_sᵀ ∇_θ' S_s,   (F v)_s = J_sᵀ F'_s J_s v,
 
-    F'_s the Hessian of KL_s = (1/n) Σ_{t∈s, t<n} mean KL(π_old ‖ π_θ'_t) with n = ``fisher_tasks`` (0: every
-    task, n = N). :meth:`setup` computes S_s and g_s at θ and keeps what the products and the line search need
-    (π_old, the chains of inner Hessians); :meth:`surrogate_and_kl` gives (S_s, KL_s) at a candidate θ.
+    F'_s the Hessian of KL_s = (1/n) Σ_{t < m_s} mean KL(π_old ‖ π_θ'_t) over the shard's first m_s =
+    ``fisher_count`` tasks (:func:`fisher_counts`; n = ``fisher_tasks``, 0: every task, n = N). :meth:`setup`
+    computes S_s and g_s at θ and keeps what the products and the line search need (π_old, the chains of inner
+    Hessians); :meth:`surrogate_and_kl` gives (S_s, KL_s) at a candidate θ.
     """
 
     def __init__(self, objective: MetaObjective, train_batches: Sequence[TaskBatch], valid: TaskBatch, *,
-                 num_tasks: int | None = None, start: int = 0, fisher_tasks: int = 0):
+                 num_tasks: int | None = None, fisher_tasks: int = 0, fisher_count: int | None = None):
         self.objective, self.train_batches, self.valid = objective, list(train_batches), valid
         self.num_tasks = num_tasks or valid.num_tasks
         self.subsampled = 0 < fisher_tasks < self.num_tasks
         self.fisher_norm = fisher_tasks if self.subsampled else self.num_tasks
-        self.fisher_count = max(0, min(fisher_tasks - start, valid.num_tasks)) if self.subsampled else valid.num_tasks
+        if not self.subsampled:
+            self.fisher_count = valid.num_tasks
+        else:
+            self.fisher_count = min(fisher_tasks, valid.num_tasks) if fisher_count is None else fisher_count
         self.old_logp = self.old_pi = self._fisher = None
 
     def setup(self, theta: Mapping[str, Tensor]) -> tuple[Tensor, Tensor]:
@@ -185,10 +204,11 @@ class TRPO:
 
     # -- the terms of a meta-batch
     def shard_terms(self, train_batches: Sequence[TaskBatch], valid: TaskBatch, num_tasks: int | None = None,
-                    start: int = 0) -> ShardTerms:
-        """The terms of one shard (tasks ``start …`` of ``num_tasks``, default: the whole meta-batch)."""
-        return self.terms_class(self.objective, train_batches, valid, num_tasks=num_tasks, start=start,
-                                fisher_tasks=self.fisher_tasks)
+                    fisher_count: int | None = None) -> ShardTerms:
+        """The terms of one shard of ``num_tasks`` (default: the whole meta-batch) whose first ``fisher_count``
+        tasks enter the subsampled Fisher (:func:`fisher_counts`)."""
+        return self.terms_class(self.objective, train_batches, valid, num_tasks=num_tasks,
+                                fisher_tasks=self.fisher_tasks, fisher_count=fisher_count)
 
     def terms(self, train_batches: Sequence[TaskBatch], valid: TaskBatch) -> LocalTerms:
         """The terms of a meta-batch held here as one shard."""

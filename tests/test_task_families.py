@@ -139,3 +139,12 @@ def test_a_family_of_ones_own_trains_and_evaluates_through_the_cli(tmp_path, env
                      "--out", str(tmp_path / "rendered.json")]) == 0
         written = sorted(p.stem for p in tmp_path.rglob("PointGoal-v0_*"))  # .mp4, or .gif without ffmpeg
         assert written == ["PointGoal-v0_task0", "PointGoal-v0_trajectories"]
+
+
+def test_the_unknown_id_error_lists_the_families_in_one_short_line():
+    from rlmaml.envs.registry import _family_list, families
+
+    listed = _family_list()
+    assert "rlmaml/HalfCheetahVel-v0" in listed and "rlmaml/AntGoal-v0" in listed
+    assert all(f.env_id in listed or f.env_id.partition("-")[0] in listed for f in families())
+    assert len(listed) < 600

@@ -140,8 +140,24 @@ def _first_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text[0] if text else ''}"
 
 
+def _family_list() -> str:
+    """The registered ids, those that differ only after a common ``prefix-`` (the 50 ML1 tasks) as one
+    ``prefix-{a,b,…}`` entry with their count."""
+    groups: dict[str, list[str]] = {}
+    for env_id in _FAMILIES:
+        head, sep, tail = env_id.partition("-")
+        groups.setdefault(head + sep if sep and "/" in head else env_id, []).append(tail)
+    parts = []
+    for head, tails in groups.items():
+        if len(tails) > 3:
+            parts.append(f"{head}<one of {len(tails)}: {', '.join(tails[:3])}, …>")
+        else:
+            parts.extend(head + t if head.endswith("-") else head for t in tails)
+    return ", ".join(parts)
+
+
 def _unknown(why: str) -> UserError:
-    return UserError(f"{why}; registered task families: {', '.join(_FAMILIES)}; "
+    return UserError(f"{why}; registered task families: {_family_list()}; "
                      "or name a Gymnasium env with the task protocol, e.g. module:EnvId")
 
 

@@ -200,3 +200,26 @@ def test_bench_distributed_prints_one_json_with_every_engine(cluster, capsys):
         assert engine["bytes_received"] > 0
     # θ goes to every worker: twice the workers, about twice the bytes sent
     assert result["engines"]["ray-2"]["bytes_sent"] > 1.5 * result["engines"]["ray-1"]["bytes_sent"]
+
+
+def test_sigterm_stops_a_ray_run_with_a_checkpoint_that_resumes_exactly(tmp_path):
+    """ray.init replaces the driver's SIGTERM handler; the command's own comes back, so a SIGTERM checkpoints the
+    completed meta-batches and --resume ends where an undisturbed run ends."""
+    import subprocess
+    import time
+
+    args = [sys.executable, "-m", "rlmaml", "train", *TINY["navigation"], "num_batches=40", "sampler=ray",
+            "num_workers=2", "checkpoint_every=1000", "num_threads=1", "--no-progress"]
+    run = tmp_path / "stopped"
+    process = subprocess.Popen([*args, "--out", str(run)], stderr=subprocess.PIPE, text=True,
+                               env={**os.environ, "MUJOCO_GL": "egl"})
+    deadline = time.time() + 240
+    while time.time() < deadline and not ((run / "metrics.jsonl").is_file()
+                                           and len((run / "metrics.jsonl").read_text().splitlines()) >= 2):
+        time.sleep(0.2)
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=120) == 130, process.stderr.read()
+    logged = len((run / "metrics.jsonl").read_text().splitlines())
+    from rlmaml.checkpoint import load_checkpoint
+
+    assert 2 <= logged < 40 and load_checkpoint(run)["batch"] == logged

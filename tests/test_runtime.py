@@ -59,6 +59,7 @@ def test_stop_signals_raise_keyboard_interrupt_and_restore_the_previous_handlers
     from rlmaml.run import stop_on_signals
 
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # what a background shell leaves a job with
+    term = signal.getsignal(signal.SIGTERM)  # the default, or what a library (Ray's driver) installed
     try:
         for signum in (signal.SIGTERM, signal.SIGINT):
             with pytest.raises(KeyboardInterrupt, match=f"signal {int(signum)}"), stop_on_signals():
@@ -66,7 +67,7 @@ def test_stop_signals_raise_keyboard_interrupt_and_restore_the_previous_handlers
                 for _ in range(1000):  # the handler runs between bytecodes of the main thread
                     pass
         assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
-        assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+        assert signal.getsignal(signal.SIGTERM) is term
     finally:
         signal.signal(signal.SIGINT, previous)
 

@@ -72,13 +72,22 @@ def stop_local_cluster() -> None:
 
 
 def _connect(cfg) -> None:
+    """Start or join the run's cluster. ``ray.init`` replaces the driver's SIGTERM handler with one that exits
+    at once; the command's own (:func:`rlmaml.run.stop_on_signals`: checkpoint, then stop) is put back."""
+    import signal
+    import threading
+
     ray = require_ray()
     if ray.is_initialized():
         return
+    main = threading.current_thread() is threading.main_thread()
+    handler = signal.getsignal(signal.SIGTERM) if main else None
     if cfg.ray_address == "local":
         start_local_cluster(max(1, round(cfg.num_workers * cfg.worker_cpus)), cfg.ray_network)
     else:
         ray.init(address=cfg.ray_address, log_to_driver=False, configure_logging=False)
+    if main and handler is not None:
+        signal.signal(signal.SIGTERM, handler)
 
 
 def check_rollout(cfg) -> str:

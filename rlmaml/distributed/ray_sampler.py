@@ -18,6 +18,7 @@ from torch import Tensor
 
 from ..config import build_config, config_to_dict
 from ..errors import UserError
+from ..rl.algos.trpo import SummedTerms
 from ..rl.episodes import Episodes, EpisodeStats
 from ..rl.policies import Policy, action_scale_of, build_policy
 from ..rl.sampling import LocalSampler, MetaBatch, SamplerFault, Shard, shards
@@ -177,41 +178,25 @@ class ShardWorker:
         return self.terms.surrogate_and_kl(theta)
 
 
-def _ordered_sum(xs):
-    xs = iter(xs)
-    total = next(xs)
-    for x in xs:
-        total = total + x
-    return total
-
-
-class RayTerms:
-    """The TRPO terms of a meta-batch whose shards live on workers: each call goes to every worker at once and
-    the shares are summed in shard order (:class:`rlmaml.rl.algos.trpo.LocalTerms` on one machine)."""
+class RayTerms(SummedTerms):
+    """The TRPO terms of a meta-batch whose shards live on workers: each question goes to every worker at once
+    (:class:`ShardWorker`'s ``trpo_*`` methods), with θ and vectors on the CPU."""
 
     def __init__(self, workers: Sequence, settings: dict):
         self.workers, self.settings = list(workers), settings
         self.round_trips = 0
         self.traffic = {"sent": 0, "received": 0}  # bytes of the tensors and numbers of every call and answer
 
-    def _all(self, method: str, *args):
+    def shares(self, method: str, *args) -> list:
+        args = tuple(_cpu(a) if isinstance(a, Mapping) else a.detach().cpu() for a in args)
+        if method == "setup":
+            args = (*args, self.settings)
         self.round_trips += 1
-        answers = _gather([getattr(w, method).remote(*args) for w in self.workers], self.settings["timeout"], method)
+        answers = _gather([getattr(w, f"trpo_{method}").remote(*args) for w in self.workers], self.settings["timeout"],
+                          f"trpo_{method}")
         self.traffic["sent"] += len(self.workers) * nbytes(args)
         self.traffic["received"] += nbytes(answers)
         return answers
-
-    def setup(self, theta):
-        parts = self._all("trpo_setup", _cpu(theta), self.settings)
-        device = next(iter(theta.values())).device
-        return _ordered_sum(p[0] for p in parts).to(device), _ordered_sum(p[1] for p in parts).to(device)
-
-    def fisher_vector_product(self, v: Tensor) -> Tensor:
-        return _ordered_sum(self._all("trpo_fisher_vector_product", v.detach().cpu())).to(v.device)
-
-    def surrogate_and_kl(self, theta) -> tuple[float, float]:
-        parts = self._all("trpo_surrogate_and_kl", _cpu(theta))
-        return _ordered_sum(p[0] for p in parts), _ordered_sum(p[1] for p in parts)
 
 
 def _gather(refs: list, timeout: float, what: str) -> list:

@@ -140,22 +140,34 @@ class ShardTerms:
                                                self.num_tasks)
 
 
-class LocalTerms:
-    """The shards of a meta-batch in this process: every term is the sum of the shards' shares, in shard order."""
+class SummedTerms:
+    """Terms that are sums of the shards' shares, in shard order (whoever answers first); subclasses say how to
+    ask the shards: :meth:`shares` gives the list of every shard's answer to ``method(*args)``."""
+
+    def shares(self, method: str, *args) -> list:
+        raise NotImplementedError
+
+    def setup(self, theta) -> tuple[Tensor, Tensor]:
+        device = next(iter(theta.values())).device
+        parts = self.shares("setup", theta)
+        return _ordered_sum(p[0] for p in parts).to(device), _ordered_sum(p[1] for p in parts).to(device)
+
+    def fisher_vector_product(self, v: Tensor) -> Tensor:
+        return _ordered_sum(self.shares("fisher_vector_product", v)).to(v.device)
+
+    def surrogate_and_kl(self, theta) -> tuple[float, float]:
+        parts = self.shares("surrogate_and_kl", theta)
+        return _ordered_sum(p[0] for p in parts), _ordered_sum(p[1] for p in parts)
+
+
+class LocalTerms(SummedTerms):
+    """The shards of a meta-batch in this process (:class:`ShardTerms`)."""
 
     def __init__(self, shards: Sequence[ShardTerms]):
         self.shards = list(shards)
 
-    def setup(self, theta) -> tuple[Tensor, Tensor]:
-        parts = [shard.setup(theta) for shard in self.shards]
-        return _ordered_sum(p[0] for p in parts), _ordered_sum(p[1] for p in parts)
-
-    def fisher_vector_product(self, v: Tensor) -> Tensor:
-        return _ordered_sum(shard.fisher_vector_product(v) for shard in self.shards)
-
-    def surrogate_and_kl(self, theta) -> tuple[float, float]:
-        parts = [shard.surrogate_and_kl(theta) for shard in self.shards]
-        return _ordered_sum(p[0] for p in parts), _ordered_sum(p[1] for p in parts)
+    def shares(self, method: str, *args) -> list:
+        return [getattr(shard, method)(*args) for shard in self.shards]
 
 
 def _ordered_sum(xs):

@@ -223,3 +223,20 @@ def test_sigterm_stops_a_ray_run_with_a_checkpoint_that_resumes_exactly(tmp_path
     from rlmaml.checkpoint import load_checkpoint
 
     assert 2 <= logged < 40 and load_checkpoint(run)["batch"] == logged
+
+
+def test_the_scaling_model_is_built_from_measured_shard_costs(cluster, capsys):
+    from rlmaml.bench.scaling import predict
+
+    costs = {1: {"sample": 1.0, "setup": 0.2, "fvp": 0.01, "search": 0.05},
+             2: {"sample": 2.0, "setup": 0.4, "fvp": 0.02, "search": 0.10}}
+    model = predict(costs, total=4, fisher_total=2, cg_iters=10, trials=2, latency=0.0, workers=(1, 2, 4))
+    # W=1: n=4 (extrapolated: sample 4, setup 0.8, search 0.2), m=2 (fvp 0.02): 4 + 0.8 + 10·0.02 + 2·0.2
+    assert model[1]["seconds"] == pytest.approx(5.4) and model[1]["efficiency"] == pytest.approx(1.0)
+    assert model[4]["shard_tasks"] == 1 and model[4]["fisher_tasks"] == 1
+    assert model[4]["seconds"] == pytest.approx(1.0 + 0.2 + 0.1 + 0.1)
+    assert main(["bench", "scaling", "--preset", "navigation", "--sizes", "1", "2", "--repeats", "1",
+                 "meta_batch_size=4", "episodes_per_task=2", "horizon=8", "hidden_sizes=[8]"]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert set(result["model"]) == {"1", "2", "4"} and result["round_trip_seconds"] > 0
+    assert result["model"]["1"]["efficiency"] == 1.0 and all(v > 0 for v in result["shard_seconds"]["2"].values())

@@ -44,6 +44,7 @@ from ..rl.objectives import detach_distribution, mean_kl, surrogate_loss
 from ..rl.policies import mlp_output, stack_params, vmap_mean
 from ..rl.sampling import batch_seeds, make_sampler
 from ..runtime import cpu_allocator
+from .timing import median_seconds
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -55,13 +56,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _time(fn, repeats: int) -> float:
-    fn()
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
+    return median_seconds(fn, repeats, warmup=True)
 
 
 def policy_forward_backward(policy, params, num_tasks: int, steps_per_task: int, device) -> dict:

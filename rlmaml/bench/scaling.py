@@ -17,8 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import statistics
-import time
 
 import numpy as np
 import torch
@@ -30,6 +28,7 @@ from ..rl.algos.trpo import ShardTerms
 from ..rl.components import make_env, make_policy
 from ..rl.config import TrainConfig
 from ..rl.sampling import LocalSampler, Shard, batch_seeds
+from .timing import median_seconds
 
 WORKERS = (1, 2, 4, 8, 16, 32, 64)
 
@@ -40,15 +39,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--line-search", type=int, default=2, help="line-search trials per step J (default 2)")
     parser.add_argument("--repeats", type=int, default=2, help="timings per size, median (default 2)")
     parser.add_argument("overrides", nargs="*", default=[], help="config overrides key=value")
-
-
-def _median_seconds(fn, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
 
 
 def shard_costs(cfg: TrainConfig, n: int, fisher: int, repeats: int) -> dict:
@@ -66,15 +56,15 @@ def shard_costs(cfg: TrainConfig, n: int, fisher: int, repeats: int) -> dict:
         nonlocal batch
         batch = sampler.sample(learner.params, tasks, seeds[1:], [cfg.fast_lr] * cfg.inner_steps)
 
-    costs = {"sample": _median_seconds(sample, repeats)}
+    costs = {"sample": median_seconds(sample, repeats)}
     terms = ShardTerms(learner.objective, batch.train_batches, batch.valid, num_tasks=cfg.meta_batch_size,
                        fisher_tasks=cfg.fisher_tasks or cfg.meta_batch_size, fisher_count=fisher)
     with torch.enable_grad():
-        costs["setup"] = _median_seconds(lambda: terms.setup(learner.params), repeats)
+        costs["setup"] = median_seconds(lambda: terms.setup(learner.params), repeats)
         v = torch.randn(sum(p.numel() for p in learner.params.values()))
-        costs["fvp"] = _median_seconds(lambda: terms.fisher_vector_product(v), repeats)
+        costs["fvp"] = median_seconds(lambda: terms.fisher_vector_product(v), repeats)
     moved = {k: p.detach() * 0.999 for k, p in learner.params.items()}
-    costs["search"] = _median_seconds(lambda: terms.surrogate_and_kl(moved), repeats)
+    costs["search"] = median_seconds(lambda: terms.surrogate_and_kl(moved), repeats)
     sampler.env.close()
     return costs
 
@@ -87,7 +77,7 @@ def round_trip_seconds(repeats: int = 50) -> float:
     start_local_cluster(1)
     pong = ray.remote(num_cpus=1)(_Pong).remote()
     ray.get(pong.ping.remote(0))
-    seconds = _median_seconds(lambda: ray.get(pong.ping.remote(0)), repeats)
+    seconds = median_seconds(lambda: ray.get(pong.ping.remote(0)), repeats)
     ray.kill(pong)
     return seconds
 

@@ -135,22 +135,19 @@ class ShardWorker:
         self.batch: MetaBatch | None = None
         self.terms = None
 
-    def versions(self) -> dict[str, str]:
-        return _versions()
-
-    def check_rollout(self) -> str:
-        return check_rollout(self.cfg)
-
     def pid(self) -> int:
         return os.getpid()
 
-    def identity(self) -> tuple[str, int, float]:
-        """(host, pid, process start time): what lets the driver end this process if it stops answering."""
+    def start_up(self) -> dict:
+        """What the driver checks and keeps of a new worker: its versions, the fingerprint of its physics
+        (:func:`check_rollout`), and (host, pid, process start time), which let the driver end this process if it
+        stops answering."""
         import socket
 
         import psutil
 
-        return socket.gethostname(), os.getpid(), psutil.Process().create_time()
+        return {"versions": _versions(), "physics": check_rollout(self.cfg),
+                "identity": (socket.gethostname(), os.getpid(), psutil.Process().create_time())}
 
     def sample(self, theta: Mapping[str, Tensor], tasks: list[dict], seeds: list[int], step_sizes: list[float],
                full_episodes: bool) -> list:
@@ -240,12 +237,11 @@ class RemoteMetaBatch:
     episodes: list[Any]
     workers: list = field(default_factory=list)
     shards: list[Shard] = field(default_factory=list)
+    timeout: float = 600.0  # worker_timeout of the sampler that made it
 
     @property
     def num_steps(self) -> int:
         return sum(e.num_steps for e in self.episodes)
-
-    timeout: float = 600.0
 
     def trpo_terms(self, learner) -> RayTerms:
         from ..rl.algos.trpo import fisher_counts
@@ -273,7 +269,6 @@ class RaySampler:
         _connect(cfg)
         num_tasks = num_tasks or cfg.meta_batch_size
         self.record = bool(env_options.get("record_state"))
-        self.device = torch.device(device)
         options = {"episodes_per_task": episodes_per_task, "oracle": oracle, **env_options}
         spaces = {"obs_dim": policy.obs_dim, "act_dim": policy.out_dim, "action_scale": action_scale_of(policy)}
         self.timeout = float(cfg.worker_timeout)
@@ -288,28 +283,29 @@ class RaySampler:
         self._start_worker = lambda shard: actor.remote(config_to_dict(cfg), spaces, shard, options, threads)
         self.env_id, self._check = cfg.env, check_rollout(cfg)
         self.workers = [self._start_worker(shard) for shard in self.shards]
-        self._check_versions()
+        self._start_up()
 
-    def _check_versions(self) -> None:
+    def _start_up(self) -> None:
+        """Ask every new worker for :meth:`ShardWorker.start_up`; a worker whose versions or physics differ from the
+        driver's is a one-line error."""
         here = _versions()
         timeout = max(self.timeout, STARTUP_SECONDS)  # a new process imports torch and builds its engine first
-        answers = _gather([w.versions.remote() for w in self.workers], timeout, "the start-up check")
-        self._identities = _gather([w.identity.remote() for w in self.workers], timeout, "the start-up check")
-        for shard, theirs in zip(self.shards, answers):
-            if theirs != here:
-                raise UserError(f"the worker of tasks {shard.start}..{shard.stop - 1} runs {theirs}, the driver {here}; "
-                                "install the same versions on every node")
-        physics = _gather([w.check_rollout.remote() for w in self.workers], timeout, "the start-up check")
-        for shard, theirs in zip(self.shards, physics):
-            if theirs != self._check:
-                raise UserError(f"the worker of tasks {shard.start}..{shard.stop - 1} steps {self.env_id} differently "
-                                "from the driver (its check rollout differs): give every node the same wheels")
+        answers = _gather([w.start_up.remote() for w in self.workers], timeout, "the start-up check")
+        self._identities = [a["identity"] for a in answers]
+        for shard, answer in zip(self.shards, answers):
+            where = f"the worker of tasks {shard.start}..{shard.stop - 1}"
+            if answer["versions"] != here:
+                raise UserError(f"{where} runs {answer['versions']}, the driver {here}; install the same versions on "
+                                "every node")
+            if answer["physics"] != self._check:
+                raise UserError(f"{where} steps {self.env_id} differently from the driver (its check rollout "
+                                "differs): give every node the same wheels")
 
     def recover(self) -> None:
         """Replace every worker (a lost one and the others, whose episodes belong to the failed meta-batch)."""
         self.close()
         self.workers = [self._start_worker(shard) for shard in self.shards]
-        self._check_versions()
+        self._start_up()
 
     @classmethod
     def from_config(cls, cfg, policy: Policy, device: str | torch.device = "cpu", **options) -> RaySampler:

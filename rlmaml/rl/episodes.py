@@ -123,8 +123,10 @@ class EpisodeStats:
         return int(self.lengths.sum().item())
 
     @classmethod
-    def concatenate(cls, parts: list[EpisodeStats]) -> EpisodeStats:
-        """The statistics of several task sets as one, joined along the task axis."""
+    def concatenate(cls, parts: list[EpisodeStats | Episodes]) -> EpisodeStats:
+        """The statistics of several task sets (statistics, or the episodes themselves) as one, joined along the
+        task axis."""
+        parts = [p if isinstance(p, EpisodeStats) else cls.of(p) for p in parts]
         successes = None if parts[0].successes is None else torch.cat([p.successes for p in parts])
         return cls(torch.cat([p.returns for p in parts]), torch.cat([p.lengths for p in parts]), successes)
 

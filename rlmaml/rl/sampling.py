@@ -54,12 +54,13 @@ class MetaBatch:
     shard: Shard | None = None
 
     @classmethod
-    def concatenate(cls, parts: Sequence[MetaBatch]) -> MetaBatch:
+    def concatenate(cls, parts: Sequence[MetaBatch], join_episodes=Episodes.concatenate) -> MetaBatch:
         """The meta-batches of disjoint task sets (same number of phases) as one, in the order given: task t of
-        the result is the t-th task of the parts laid end to end."""
+        the result is the t-th task of the parts laid end to end. ``join_episodes`` joins each phase's episodes
+        (``EpisodeStats.concatenate`` keeps only their statistics)."""
         phases = range(len(parts[0].episodes))
         return cls([t for p in parts for t in p.tasks],
-                   [Episodes.concatenate([p.episodes[j] for p in parts]) for j in phases],
+                   [join_episodes([p.episodes[j] for p in parts]) for j in phases],
                    [TaskBatch.concatenate([p.batches[j] for p in parts]) for j in phases],
                    [{n: torch.cat([p.params[j][n] for p in parts]) for n in parts[0].params[j]} for j in phases])
 
@@ -243,11 +244,9 @@ class ShardedLocalSampler:
             part = sampler.sample(params, tasks[sampler.shard.start:sampler.shard.stop], seeds, step_sizes)
             part.shard = sampler.shard
             parts.append(part)
-        batch = MetaBatch.concatenate(parts)
+        # unless recorded, only the statistics of each shard's episodes, as the distributed workers send them
+        batch = MetaBatch.concatenate(parts, Episodes.concatenate if self.record else EpisodeStats.concatenate)
         batch.parts = parts
-        if not self.record:  # the statistics of each shard's episodes, as the distributed workers send them
-            batch.episodes = [EpisodeStats.concatenate([EpisodeStats.of(p.episodes[j]) for p in parts])
-                              for j in range(len(parts[0].episodes))]
         return batch
 
 

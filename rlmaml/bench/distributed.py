@@ -26,7 +26,7 @@ from ..errors import UserError
 from ..rl.algos import make_meta_optimizer
 from ..rl.components import make_env, make_policy
 from ..rl.config import TrainConfig
-from ..rl.sampling import batch_seeds, make_sampler
+from ..rl.sampling import batch_seeds, close_sampler, make_sampler
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -66,8 +66,7 @@ def _engine(cfg: TrainConfig, batches: int) -> dict:
             if b > 0:  # the first meta-batch warms up allocators and kernels
                 rows.append(row)
     finally:
-        if hasattr(sampler, "close"):
-            sampler.close()
+        close_sampler(sampler)
     return {key: statistics.median(r[key] for r in rows) for key in rows[0] if key != "step_accepted"} | {
         "steps_accepted": sum(r["step_accepted"] for r in rows)}
 

@@ -65,7 +65,7 @@ def shard_costs(cfg: TrainConfig, n: int, fisher: int, repeats: int) -> dict:
         costs["fvp"] = median_seconds(lambda: terms.fisher_vector_product(v), repeats)
     moved = {k: p.detach() * 0.999 for k, p in learner.params.items()}
     costs["search"] = median_seconds(lambda: terms.surrogate_and_kl(moved), repeats)
-    sampler.env.close()
+    sampler.close()
     return costs
 
 

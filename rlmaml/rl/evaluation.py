@@ -42,7 +42,7 @@ from ..stats import mean_ci95
 from .components import make_env
 from .config import ENV_KEYS, TrainConfig
 from .policies import Policy, action_scale_of, build_policy, saved_action_scale
-from .sampling import batch_seeds, make_sampler
+from .sampling import batch_seeds, close_sampler, make_sampler
 
 EVAL_SEED_OFFSET = 7_919  # keeps evaluation rollout seeds apart from training seeds (seed, batch)
 LATER_STEP_SCALE = 0.5  # α_j = s·α for j ≥ 1: the original MAML-RL evaluation protocol
@@ -129,8 +129,7 @@ def adaptation_returns(policy: Policy, params, config: TrainConfig, tasks: list[
     try:
         phases = sampler.sample(params, tasks, batch_seeds(seed + EVAL_SEED_OFFSET, 0, grad_steps + 1), alphas)
     finally:
-        if hasattr(sampler, "close"):
-            sampler.close()
+        close_sampler(sampler)
     returns = torch.stack([eps.returns.mean(dim=1) for eps in phases.episodes])
     return returns.cpu(), phases.episodes
 

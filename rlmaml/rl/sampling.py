@@ -179,6 +179,10 @@ class LocalSampler:
         self.device = torch.device(device)
         self.inner_loss = inner_loss
 
+    def close(self) -> None:
+        """Release the engine (its physics threads)."""
+        self.env.close()
+
     @classmethod
     def from_config(cls, cfg, policy: Policy, device: str | torch.device = "cpu", *, num_tasks: int | None = None,
                     episodes_per_task: int | None = None, oracle: bool | None = None, shard: Shard | None = None,
@@ -248,6 +252,18 @@ class ShardedLocalSampler:
         batch = MetaBatch.concatenate(parts, Episodes.concatenate if self.record else EpisodeStats.concatenate)
         batch.parts = parts
         return batch
+
+
+    def close(self) -> None:
+        for sampler in self.samplers:
+            sampler.close()
+
+
+def close_sampler(sampler) -> None:
+    """``sampler.close()`` for samplers that hold resources (engines, workers); the protocol needs only ``sample``."""
+    close = getattr(sampler, "close", None)
+    if close is not None:
+        close()
 
 
 def local_sampler(cfg, policy: Policy, device: str | torch.device = "cpu", **options) -> Sampler:

@@ -29,7 +29,7 @@ from .algos import make_meta_optimizer
 from .components import make_env, make_policy
 from .config import TrainConfig
 from .policies import action_scale_of, saved_action_scale
-from .sampling import MetaBatch, SamplerFault, batch_seeds, make_sampler
+from .sampling import MetaBatch, SamplerFault, batch_seeds, close_sampler, make_sampler
 
 log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 3  # tries of one meta-batch whose sampler lost a worker
@@ -137,9 +137,7 @@ def train(cfg: TrainConfig, out_dir: str | Path, resume: bool = False, progress:
             checkpoint(completed)
             raise
         finally:
-            close = getattr(sampler, "close", None)
-            if close is not None:
-                close()
+            close_sampler(sampler)
     return checkpoint(cfg.num_batches)
 
 

@@ -235,3 +235,45 @@ def test_adaptation_curves_of_several_runs_average_runs_sharing_a_label(tmp_path
     np.testing.assert_allclose(bands[1][:, 1].min(), -41.0)  # the single run: mean - CI at step 0
     written = plot_runs(dirs, tmp_path / "cmp.png", labels=labels, only="adaptation")
     assert written == [tmp_path / "cmp.png"] and written[0].read_bytes()[:8] == PNG_MAGIC
+
+
+def test_success_panels_for_envs_that_report_success(tmp_path):
+    """Meta-World runs log success_before/after and eval.json carries success (per class for ML10): both figures
+    get a success-rate panel beside the return, with the logged values as the curve and a line per class."""
+    d = tmp_path / "ml10-seed0"
+    d.mkdir()
+    (d / "config.yaml").write_text("env: metaworld/ML10\nseed: 0\n")
+    with (d / "metrics.jsonl").open("w") as f:
+        for b in range(4):
+            f.write(json.dumps({"batch": b, "env_steps": (b + 1) * 200_000, "returns_before": 100.0 + b,
+                                "returns_after": 150.0 + b, "success_before": 0.1 * b,
+                                "success_after": 0.2 * b}) + "\n")
+    fig = learning_curve_figure([load_run(d)])
+    ret, success = fig.axes
+    assert ret.get_ylabel() == "average return per episode"
+    assert success.get_ylabel() == "success rate (episodes with a success)"
+    after = next(line for line in success.get_lines() if "after" in line.get_label())
+    np.testing.assert_allclose(after.get_ydata(), [0.0, 0.2, 0.4, 0.6])
+    np.testing.assert_allclose(after.get_xdata(), [2e5, 4e5, 6e5, 8e5])
+    assert "metaworld/ML10: meta-training" in figure_texts(fig)
+
+    success_block = {"mean": [0.2, 0.5], "ci95": [0.05, 0.06]}
+    by_class = {"door-close-v3": [0.4, 0.9], "lever-pull-v3": [0.0, 0.1]}
+    methods = {"maml": {"mean": [10.0, 30.0], "ci95": [1.0, 2.0], "success": success_block,
+                        "success_by_class": by_class},
+               "random": {"mean": [1.0, 2.0], "ci95": [0.5, 0.5], "success": {"mean": [0.0, 0.02], "ci95": [0, 0.01]},
+                          "success_by_class": {"door-close-v3": [0.0, 0.0]}}}
+    evaluation = {"env": "metaworld/ML10", "num_tasks": 50, "grad_steps": [0, 1], "methods": methods}
+    fig = adaptation_figure(evaluation, reference="paper")
+    ret, success = fig.axes
+    assert success.get_ylabel() == "success rate (episodes with a success)"
+    maml = next(c for c in success.containers if c.get_label() == "MAML")  # errorbar: a labelled container
+    np.testing.assert_allclose(maml.lines[0].get_ydata(), [0.2, 0.5])
+    door = next(line for line in success.get_lines() if line.get_label() == "MAML: door-close-v3")
+    np.testing.assert_allclose(door.get_ydata(), [0.4, 0.9])
+    assert not any("random init: " in line.get_label() for line in success.get_lines())  # one class: no lines
+    assert success.get_ylim() == (-0.02, 1.02)
+    (d / "eval.json").write_text(json.dumps(evaluation))
+    written = plot_runs([d])
+    assert written == [d / "learning_curve.png", d / "adaptation_curve.png"]
+    assert all(p.read_bytes()[:8] == PNG_MAGIC for p in written)

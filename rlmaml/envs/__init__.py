@@ -28,15 +28,17 @@ from .registry import RLMAML_FAMILIES, TaskFamily, families, family, family_ids,
 for _family in (*RLMAML_FAMILIES, *METAWORLD_FAMILIES):
     register_family(_family)
 
-ENGINES = ("auto", "native", "sync", "async")
+ENGINES = ("auto", "native", "sync", "async", "processes")
 
 
 def make_batched(env_id: str, num_envs: int, *, device="cpu", num_threads: int | None = None,
                  oracle: bool = False, engine: str = "auto", **kwargs) -> BatchedEnv:
     """``num_envs`` copies of ``env_id`` behind the :class:`BatchedEnv` interface.
 
-    ``engine="auto"`` picks the family's native engine when its record has one, otherwise ``gymnasium.vector``;
-    ``"sync"``/``"async"`` force the Gymnasium-vector path (``SyncVectorEnv``/``AsyncVectorEnv``).
+    ``engine="auto"`` picks the family's native engine when its record has one, otherwise the Gymnasium-vector
+    path: ``num_threads`` ≥ 2 worker processes each stepping a chunk of the copies (``"processes"``, every core
+    busy), else ``SyncVectorEnv`` in this process. ``"sync"``/``"async"``/``"processes"`` force one of them
+    (``AsyncVectorEnv``: one process per copy).
     ``kwargs`` go to the env constructor (``max_episode_steps`` sets the default horizon).
     """
     record = family(env_id)
@@ -52,7 +54,10 @@ def make_batched(env_id: str, num_envs: int, *, device="cpu", num_threads: int |
         raise UserError(f"env {env_id!r} has no native batched engine; native engines exist for {native}")
     if factory is not None:
         return factory(env_id, num_envs, device=device, oracle=oracle, num_threads=num_threads, **kwargs)
-    vectorization = "async" if engine == "async" else "sync"
+    if engine in ("auto", "native"):
+        vectorization = "processes" if (num_threads or 0) > 1 else "sync"
+    else:
+        vectorization = engine
     return GymVectorBatchedEnv(env_id, num_envs, device=device, oracle=oracle, vectorization=vectorization,
                                num_threads=num_threads, **kwargs)
 

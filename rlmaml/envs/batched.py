@@ -12,6 +12,7 @@ or ``AsyncVectorEnv`` with autoreset disabled behind the same interface.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import gymnasium as gym
@@ -127,19 +128,24 @@ def _as_numpy_actions(actions: Any, num_envs: int, action_dim: int) -> np.ndarra
     return actions
 
 
+VECTORIZATIONS = ("sync", "async", "processes")
+
+
 class GymVectorBatchedEnv(BatchedEnv):
     """Any registered Gymnasium env with the task protocol, through ``gymnasium.vector``.
 
     ``vectorization="sync"`` uses ``SyncVectorEnv`` (one process), ``"async"`` uses ``AsyncVectorEnv``
-    (one worker process per copy). Per-copy tasks are set through the env's ``task`` attribute.
+    (one worker process per copy), ``"processes"`` a :class:`~rlmaml.envs.process_vector.ProcessVectorEnv`
+    of ``num_threads`` worker processes, each stepping a contiguous chunk of the copies (the same trajectories
+    as ``"sync"``, on every core). Per-copy tasks are set through the env's ``task`` attribute.
     """
 
     def __init__(self, env_id: str, num_envs: int, *, device="cpu", oracle: bool = False,
                  vectorization: str = "sync", max_episode_steps: int | None = None, num_threads: int | None = None,
                  record_state: bool = False, **env_kwargs) -> None:
         super().__init__()
-        if vectorization not in ("sync", "async"):
-            raise UserError(f"vectorization must be one of ['sync', 'async'], got {vectorization!r}")
+        if vectorization not in VECTORIZATIONS:
+            raise UserError(f"vectorization must be one of {list(VECTORIZATIONS)}, got {vectorization!r}")
         self.env_id = env_id
         self.num_envs = int(num_envs)
         self.device = torch.device(device)
@@ -159,12 +165,20 @@ class GymVectorBatchedEnv(BatchedEnv):
         self.action_dim = int(np.prod(act_space.shape))
         self.action_low = np.asarray(act_space.low, dtype=np.float64).reshape(-1)
         self.action_high = np.asarray(act_space.high, dtype=np.float64).reshape(-1)
-        fns = [lambda: gym.make(env_id, **make_kwargs) for _ in range(self.num_envs)]
+        fns = [functools.partial(gym.make, env_id, **make_kwargs) for _ in range(self.num_envs)]
         mode = gym.vector.AutoresetMode.NEXT_STEP
         if vectorization == "sync":
             self._vec = gym.vector.SyncVectorEnv(fns, autoreset_mode=mode)
-        else:
+        elif vectorization == "async":
             self._vec = gym.vector.AsyncVectorEnv(fns, autoreset_mode=mode)
+        else:
+            from .process_vector import ProcessVectorEnv, make_env, registering_module
+
+            module = registering_module(env_id)
+            fns = [functools.partial(make_env, module, env_id, **make_kwargs) for _ in range(self.num_envs)]
+            self._vec = ProcessVectorEnv(fns, processes=max(1, num_threads or 1))
+        #: worker processes stepping the copies ("processes"; 0 when they step in this process or one each)
+        self.physics_threads = self._vec.processes if vectorization == "processes" else 0
 
     def _sample_tasks(self, n, rng):
         self._probe.unwrapped.np_random = rng

@@ -8,6 +8,7 @@ What ``rlmaml plot RUN_DIR...`` draws (its arguments are in :mod:`rlmaml.cli.plo
   is the mean over runs, the band spans min..max (or mean ± std) over runs.
 * Supervised runs (``metrics.jsonl`` with ``query_loss``/``query_accuracy``): query loss and accuracy
   against meta-iterations, aggregated the same way.
+* Envs that report success (Meta-World): a second panel with the success rate, in both figures.
 * Evaluations (``eval.json``): average return against the number of inner gradient steps, one line
   per method with its 95% confidence band; a constant ``oracle`` is a dashed horizontal reference;
   ``--reference paper`` adds the MAML paper's reported numbers (the family's ``paper`` in
@@ -38,7 +39,7 @@ EVAL_NAME = "eval.json"
 CONFIG_NAMES = ("config.yaml", "config.yml", "config.json")
 
 METRIC_LABELS = {"return": "average return per episode", "accuracy": "query accuracy",
-                 "mse": "query mean squared error"}
+                 "mse": "query mean squared error", "success": "success rate (episodes with a success)"}
 METHOD_STYLE = {  # colour, marker
     "maml": ("tab:blue", "o"),
     "pretrained": ("tab:orange", "s"),
@@ -254,41 +255,61 @@ def _draw(ax, x, mean, lo, hi, window, color, style, label, members, alpha):
                         alpha=alpha, lw=0)
 
 
+PHASE_KEYS = {"return": ("returns_after", "returns_before"), "success": ("success_after", "success_before")}
+PHASE_LABELS = {"return": "average return per episode", "success": "success rate (episodes with a success)"}
+
+
 def learning_curve_figure(runs: Sequence[Run], band: str = "minmax", smooth: int | None = 1):
-    """Average return per episode before (dashed) and after (solid) adaptation against environment steps."""
+    """Average return per episode before (dashed) and after (solid) adaptation against environment steps; for
+    envs that report success (Meta-World: ``success_before``/``success_after`` in metrics.jsonl) a second panel
+    with the success rate, drawn the same way."""
     runs = [r for r in runs if r.kind == "rl"]
     if not runs:
         raise UserError("no RL runs (metrics.jsonl with returns_before/returns_after) to plot")
-    fig, (ax,) = _new_figure()
-    colors = _colors(len(_groups(runs)))
+    panels = ["return"] + (["success"] if all(any("success_after" in r for r in run.metrics) for run in runs)
+                           else [])
+    fig, axes = _new_figure(len(panels))
     x_is_steps = all(any("env_steps" in r for r in run.metrics) for run in runs)
+    for ax, panel in zip(axes, panels):
+        _learning_panel(ax, runs, panel, band, smooth, x_is_steps)
+    titles = sorted({r.title for r in runs})
+    meta = all(r.config.get("algorithm", "maml") == "maml" for r in runs)
+    title = f"{', '.join(titles)}: {'meta-training' if meta else 'training'}"
+    if len(axes) == 1:
+        axes[0].set_title(title)
+    else:
+        fig.suptitle(title)
+    return fig
+
+
+def _learning_panel(ax, runs: Sequence[Run], panel: str, band: str, smooth: int | None, x_is_steps: bool) -> None:
+    """One metric (``return`` or ``success``) before and after adaptation, a line per label, on ``ax``."""
+    after_key, before_key = PHASE_KEYS[panel]
+    colors = _colors(len(_groups(runs)))
     for color, (label, members) in zip(colors, _groups(runs).items()):
         xs = [_series(m.metrics, "env_steps") if x_is_steps else _series(m.metrics, "batch") for m in members]
         x, _, _ = aggregate(xs, "minmax")
         suffix = _band_label(band, len(members))
-        unadapted = all(np.array_equal(_series(m.metrics, "returns_before"), _series(m.metrics, "returns_after"),
+        unadapted = all(np.array_equal(_series(m.metrics, before_key), _series(m.metrics, after_key),
                                        equal_nan=True) for m in members)
-        for key, style, phase in (("returns_after", "-", "after adaptation"),
-                                  ("returns_before", "--", "before adaptation")):
+        for key, style, phase in ((after_key, "-", "after adaptation"), (before_key, "--", "before adaptation")):
             if not all(any(key in r for r in m.metrics) for m in members):
                 continue
             if unadapted:  # no inner step during training (pretrained, oracle): one curve
-                if key == "returns_before":
+                if key == before_key:
                     continue
                 phase = "no adaptation"
             mean, lo, hi = aggregate([_series(m.metrics, key) for m in members], band)
             _draw(ax, x, mean, lo, hi, smoothing_window(smooth, len(x)), color, style, f"{label}: {phase}{suffix}",
                   len(members), 0.18 if style == "-" else 0.08)
-    titles = sorted({r.title for r in runs})
-    meta = all(r.config.get("algorithm", "maml") == "maml" for r in runs)
-    ax.set_title(f"{', '.join(titles)}: {'meta-training' if meta else 'training'}")
     ax.set_xlabel("environment steps" if x_is_steps else "meta-batch")
-    ax.set_ylabel("average return per episode")
+    ax.set_ylabel(PHASE_LABELS[panel])
+    if panel == "success":
+        ax.set_ylim(-0.02, 1.02)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="best")
     if x_is_steps:
         ax.ticklabel_format(axis="x", style="sci", scilimits=(0, 3))
-    return fig
 
 
 def supervised_curve_figure(runs: Sequence[Run], band: str = "minmax", smooth: int | None = None):
@@ -330,36 +351,58 @@ def adaptation_figure(evaluation: dict[str, Any], reference: str | None = None, 
 
     ``evaluation`` is the content of eval.json: ``{"env", "num_tasks", "grad_steps", "methods":
     {name: {"mean": [...], "ci95": [...]}}}``. A method whose mean is a single value or constant
-    (the oracle) is drawn as a dashed horizontal line."""
+    (the oracle) is drawn as a dashed horizontal line. Where the methods carry ``success`` (envs that report
+    it, e.g. Meta-World) a second panel draws the success rate the same way, with a thin line per task class of
+    ``success_by_class`` when there are several (ML10, ML45)."""
     methods = evaluation.get("methods") or {}
     if not methods:
         raise UserError("eval.json has no methods to plot")
     env = evaluation.get("env")
     steps = list(evaluation.get("grad_steps") or range(max(len(m.get("mean", [])) for m in methods.values())))
-    fig, (ax,) = _new_figure()
-    ticks = {int(k) for k in steps}
+    panels = ["return"] + (["success"] if all("success" in m for m in methods.values()) else [])
+    fig, axes = _new_figure(len(panels))
+    n = evaluation.get("num_tasks")
+    title = title or f"{env or 'evaluation'}: adaptation to new tasks" + (f" ({n} tasks)" if n else "")
+    for ax, panel in zip(axes, panels):
+        ticks = _adaptation_panel(ax, methods, steps, panel)
+        _finish_adaptation_axes(ax, evaluation if panel == "return" else {**evaluation, "metric": "success"},
+                                ticks, reference if panel == "return" else None, ncol=3,
+                                title=title if len(panels) == 1 else "")
+    if len(panels) > 1:
+        fig.suptitle(title)
+    return fig
+
+
+def _adaptation_panel(ax, methods: dict[str, Any], steps: list, panel: str) -> set[int]:
+    """Each method's mean ± 95% CI of ``panel`` (``return``: the method's own mean; ``success``: its
+    ``success`` block) after 0..k steps on ``ax``; returns the step ticks."""
     palette = iter(_colors(len(methods) + 4)[4:])
     for name, result in methods.items():
-        mean = np.asarray(result.get("mean", []), dtype=np.float64).reshape(-1)
+        block = result if panel == "return" else result["success"]
+        mean = np.asarray(block.get("mean", []), dtype=np.float64).reshape(-1)
         if mean.size == 0:
             continue
-        ci = np.asarray(result.get("ci95", np.zeros_like(mean)), dtype=np.float64).reshape(-1)
+        ci = np.asarray(block.get("ci95", np.zeros_like(mean)), dtype=np.float64).reshape(-1)
         if ci.size != mean.size:
             ci = np.resize(ci, mean.size)
         color, marker = METHOD_STYLE.get(name, (next(palette), "D"))
         label = _method_label(name)
         constant = mean.size == 1 or np.allclose(mean, mean[0])
         if constant and (name == "oracle" or mean.size == 1):
-            ax.axhline(mean[0], color=color, ls="--", lw=1.6, label=f"{label} ({mean[0]:.1f})")
+            ax.axhline(mean[0], color=color, ls="--", lw=1.6, label=f"{label} ({mean[0]:.{3 if panel == 'success' else 1}f})")
             ax.axhspan(mean[0] - ci[0], mean[0] + ci[0], color=color, alpha=0.12, lw=0)
             continue
         x = np.asarray(steps[: mean.size], dtype=np.float64)
         ax.errorbar(x, mean, yerr=ci, color=color, marker=marker, lw=1.8, capsize=4, label=label)
         ax.fill_between(x, mean - ci, mean + ci, color=color, alpha=0.15, lw=0)
-    n = evaluation.get("num_tasks")
-    _finish_adaptation_axes(ax, evaluation, ticks, reference, ncol=3,
-                            title=title or f"{env or 'evaluation'}: adaptation to new tasks" + (f" ({n} tasks)" if n else ""))
-    return fig
+        by_class = result.get("success_by_class") or {}
+        if panel == "success" and len(by_class) > 1:
+            for i, (cls, values) in enumerate(by_class.items()):
+                ax.plot(x, np.asarray(values, dtype=np.float64)[: mean.size], color=color, lw=0.8, alpha=0.5,
+                        ls=(":", "-.", "--")[i % 3], label=f"{label}: {cls}")
+    if panel == "success":
+        ax.set_ylim(-0.02, 1.02)
+    return {int(k) for k in steps}
 
 
 def _finish_adaptation_axes(ax, evaluation: dict[str, Any], ticks: set[int], reference: str | None, ncol: int,

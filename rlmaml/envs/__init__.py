@@ -13,8 +13,9 @@ Single environments (``gymnasium.make``), one :class:`~rlmaml.envs.registry.Task
 
 Batched copies for rollouts: ``make_batched(env_id, num_envs, device=..., num_threads=..., oracle=...)``
 returns the family's native engine (its record's ``engine``: torch for navigation, ``mujoco.rollout`` for the
-MuJoCo families) and falls back to ``gymnasium.vector`` for a family without one: any Gymnasium env with the
-task protocol, ``"module:EnvId"`` importing the module that registers it.
+MuJoCo families, per-copy ``mj_step`` for Meta-World ML1 reach-v3 and push-v3) and falls back to
+``gymnasium.vector`` for a family without one: any Gymnasium env with the task protocol, ``"module:EnvId"``
+importing the module that registers it.
 """
 
 from __future__ import annotations

@@ -16,6 +16,9 @@ same for every run) and ``env.set_task(task)``, not from ``gymnasium.make_vec("M
 metaworld 3.1.1 gives the test goals. metaworld is imported only here, on first use; it pins ``mujoco==3.3.0``
 but runs on newer mujoco once its mocap welds are reset with the 12 numbers of ``eq_data`` rows since mujoco
 3.17 (:func:`import_metaworld` applies the fix). ``docs/metaworld.md`` has the install and its measured cost.
+
+The records of ML1 ``reach-v3`` and ``push-v3`` (:data:`NATIVE_ML1_TASKS`) have a native batched engine,
+:class:`rlmaml.envs.metaworld_native.MetaWorldNativeEnv`; the others step through ``gymnasium.vector``.
 """
 
 from __future__ import annotations
@@ -299,9 +302,20 @@ class MetaWorldEnv(TaskEnvMixin, gym.Env):
 
 
 # ----------------------------------------------------------------------------- the records
+#: the ML1 tasks with a native batched engine (rlmaml.envs.metaworld_native, checked equal to the generic path)
+NATIVE_ML1_TASKS = ("reach-v3", "push-v3")
+
+
+def _native_engine(env_id: str, num_envs: int, **kwargs):
+    from .metaworld_native import MetaWorldNativeEnv
+
+    return MetaWorldNativeEnv(env_id, num_envs, **kwargs)
+
+
 def _record(benchmark: MetaWorldBenchmark, description: str) -> TaskFamily:
+    engine = _native_engine if benchmark.task in NATIVE_ML1_TASKS else None
     return TaskFamily(benchmark.env_id, functools.partial(MetaWorldEnv, benchmark.name, benchmark.task), HORIZON,
-                      description, held_out=functools.partial(held_out_tasks, benchmark))
+                      description, engine, held_out=functools.partial(held_out_tasks, benchmark))
 
 
 def _families(tasks: Sequence[str]) -> tuple[TaskFamily, ...]:
@@ -316,5 +330,5 @@ def _families(tasks: Sequence[str]) -> tuple[TaskFamily, ...]:
 
 METAWORLD_FAMILIES = _families(ML1_TASKS)
 
-__all__ = ["INSTALL_COMMAND", "METAWORLD_FAMILIES", "ML1_TASKS", "MetaWorldBenchmark", "MetaWorldEnv", "draw_tasks",
-           "held_out_tasks", "import_metaworld"]
+__all__ = ["INSTALL_COMMAND", "METAWORLD_FAMILIES", "ML1_TASKS", "NATIVE_ML1_TASKS", "MetaWorldBenchmark",
+           "MetaWorldEnv", "draw_tasks", "held_out_tasks", "import_metaworld"]

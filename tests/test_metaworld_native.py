@@ -1,0 +1,239 @@
+"""The native batched engine for Meta-World ML1 reach-v3 and push-v3 (rlmaml/envs/metaworld_native.py) against the
+Gymnasium-vector path (``make_batched(env_id, n, engine="sync")``): observations, rewards, terminations and every
+info entry are equal bit for bit over 500 steps of random actions, and along the scripted experts' episodes
+(pushing, grasping, success); the experts succeed through it; bad input is a one-line error."""
+
+from __future__ import annotations
+
+import importlib.util
+
+import gymnasium as gym
+import mujoco
+import numpy as np
+import pytest
+import torch
+
+from rlmaml.envs import family, make_batched
+from rlmaml.envs import metaworld_tasks as mwt
+from rlmaml.errors import UserError
+from rlmaml.rl.rollout import rollout
+
+pytestmark = pytest.mark.skipif(importlib.util.find_spec("metaworld") is None,
+                                reason=f"metaworld is not installed ({mwt.INSTALL_COMMAND})")
+TASKS = ("reach-v3", "push-v3")
+EXPERTS = {"reach-v3": "SawyerReachV3Policy", "push-v3": "SawyerPushV3Policy"}
+
+
+def _native(env_id, num_envs, **kwargs):
+    from rlmaml.envs.metaworld_native import MetaWorldNativeEnv
+
+    return MetaWorldNativeEnv(env_id, num_envs, **kwargs)
+
+
+def _run(env, tasks, actions_for, steps, seed=7):
+    """Reset ``env`` on ``tasks`` and step it ``steps`` times with ``actions_for(t, obs)``: stacked observations
+    (reset included), rewards, terminations and infos."""
+    env.set_tasks(tasks)
+    obs = env.reset(seed=seed)
+    observations, rewards, dones, infos = [obs], [], [], []
+    for t in range(steps):
+        obs, reward, done, info = env.step(actions_for(t, obs))
+        observations.append(obs)
+        rewards.append(reward)
+        dones.append(done)
+        infos.append(info)
+    env.close()
+    info = {k: torch.stack([i[k] for i in infos]) for k in infos[0]}
+    return torch.stack(observations), torch.stack(rewards), torch.stack(dones), info
+
+
+def _assert_same(a, b):
+    (obs_a, rew_a, done_a, info_a), (obs_b, rew_b, done_b, info_b) = a, b
+    assert obs_a.dtype == obs_b.dtype == torch.float32 and obs_a.shape == obs_b.shape
+    assert (obs_a - obs_b).abs().max().item() == 0.0  # bit for bit
+    assert torch.equal(rew_a, rew_b) and torch.equal(done_a, done_b)
+    assert set(info_a) == set(info_b) and "success" in info_a
+    for key in info_a:
+        assert info_a[key].dtype == info_b[key].dtype == torch.float32 and torch.equal(info_a[key], info_b[key]), key
+
+
+def _random_actions(num_envs, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    # a little beyond the box, so the clipping of the hand's move and the gripper's control is covered
+    return lambda t, obs: torch.rand(num_envs, 4, generator=g, dtype=torch.float64) * 2.4 - 1.2
+
+
+def _expert(task):
+    mwt.import_metaworld()
+    import metaworld.policies
+
+    policy = getattr(metaworld.policies, EXPERTS[task])()
+
+    def act(obs):  # [..., 39] float32 -> [..., 4]
+        flat = obs.reshape(-1, obs.shape[-1]).numpy().astype(np.float64)
+        return torch.as_tensor(np.stack([policy.get_action(o) for o in flat]), dtype=torch.float32).reshape(
+            *obs.shape[:-1], 4)
+    return act
+
+
+@pytest.mark.parametrize("task", TASKS)
+def test_random_actions_give_the_sync_paths_trajectories_bit_for_bit(task):
+    """4 copies of distinct train goals, the same reset seed and random actions, the full 500 steps."""
+    env_id = f"metaworld/ML1-{task}"
+    sync = make_batched(env_id, 4, engine="sync")
+    native = make_batched(env_id, 4, engine="native", num_threads=1)
+    assert type(native).__name__ == "MetaWorldNativeEnv" and native.max_episode_steps == sync.max_episode_steps == 500
+    assert (native.observation_dim, native.action_dim) == (sync.observation_dim, sync.action_dim) == (39, 4)
+    assert np.array_equal(native.action_low, sync.action_low) and np.array_equal(native.action_high, sync.action_high)
+    tasks = sync.sample_tasks(4, seed=1)
+    assert len({t["index"] for t in tasks}) == 4
+    a = _run(sync, tasks, _random_actions(4), 500)
+    b = _run(native, tasks, _random_actions(4), 500)
+    _assert_same(a, b)
+    done = a[2]
+    assert done[499].all() and not done[:499].any()  # the time limit, reported as terminated
+
+
+@pytest.mark.parametrize("task", TASKS)
+def test_scripted_experts_succeed_through_the_native_engine_and_match_the_sync_path(task):
+    """metaworld's expert (goal observed) on 4 train and 2 test goals, 500 steps: every episode succeeds, and the
+    native episodes equal the sync path's (pushing, grasping and success reward terms included)."""
+    env_id = f"metaworld/ML1-{task}"
+    native = make_batched(env_id, 6, observe_goal=True, num_threads=1)  # auto: the native engine
+    assert type(native).__name__ == "MetaWorldNativeEnv"
+    tasks = native.sample_tasks(4, seed=0) + [{"class": task, "index": i, "split": "test"} for i in (0, 1)]
+    act = _expert(task)
+    episodes = rollout(native, act, tasks, episodes_per_task=1, seed=0)
+    assert episodes.successes.tolist() == [[1.0]] * 6 and episodes.num_steps == 6 * 500
+    sync = make_batched(env_id, 6, engine="sync", observe_goal=True)
+    reference = rollout(sync, act, tasks, episodes_per_task=1, seed=0)
+    assert torch.equal(episodes.observations, reference.observations)
+    assert torch.equal(episodes.rewards, reference.rewards) and torch.equal(episodes.mask, reference.mask)
+    assert set(episodes.infos) == set(reference.infos)
+    assert all(torch.equal(episodes.infos[k], reference.infos[k]) for k in episodes.infos)
+    native.close()
+    sync.close()
+
+
+def test_a_grasped_and_lifted_puck_gives_the_sync_paths_grasp_success():
+    """push-v3 with the pick-place expert's grasp, then lifted: ``grasp_success`` (contact forces of both pads) and
+    the float32 caging reward of a closing gripper, equal to the sync path's on 2 threads."""
+    mwt.import_metaworld()
+    import metaworld.policies
+
+    policy = metaworld.policies.SawyerPickPlaceV3Policy()
+
+    def actions(t, obs):
+        a = np.stack([policy.get_action(o) for o in obs.numpy().astype(np.float64)])
+        if t >= 60:
+            a[:, :3] = [0.0, 0.0, 1.0]  # up, the gripper closed
+        return torch.as_tensor(a, dtype=torch.float32)
+
+    env_id = "metaworld/ML1-push-v3"
+    tasks = [{"class": "push-v3", "index": i, "split": "train"} for i in (0, 5, 9)]
+    a = _run(make_batched(env_id, 3, engine="sync", observe_goal=True), tasks, actions, 150)
+    native = make_batched(env_id, 3, engine="native", observe_goal=True, num_threads=2)
+    assert native.physics_threads == 2
+    b = _run(native, tasks, actions, 150)
+    _assert_same(a, b)
+    assert (a[3]["grasp_success"].sum(0) > 50).all()  # lifted for most of the last 90 steps
+
+
+def test_resets_the_active_mask_oracle_observations_and_short_horizons():
+    """A reset restores each copy entirely (the next episode repeats the first under the same actions), the
+    ``active`` mask freezes finished copies without touching the others, oracle observations carry the task
+    vector, and shorter horizons truncate as the sync path does."""
+    env_id = "metaworld/ML1-reach-v3"
+    native = make_batched(env_id, 3, oracle=True, max_episode_steps=30, num_threads=1)
+    sync = make_batched(env_id, 3, engine="sync", oracle=True, max_episode_steps=30)
+    tasks = native.sample_tasks(3, seed=4)
+    assert native.sample_tasks(3, seed=4) == sync.sample_tasks(3, seed=4) == tasks
+    assert native.observation_dim == sync.observation_dim == 39 + 7
+    first = _run(native, tasks, _random_actions(3), 30)
+    _assert_same(_run(sync, tasks, _random_actions(3), 30), first)
+    assert first[2][29].all() and not first[2][:29].any()
+    env = make_batched(env_id, 3, oracle=True, max_episode_steps=30, num_threads=1)
+    env.set_tasks(tasks)
+    act = _random_actions(3, seed=1)
+    for _ in range(2):  # another episode in between
+        env.reset(seed=0)
+        for t in range(30):
+            env.step(act(t, None))
+    second = _run(env, tasks, _random_actions(3), 30)
+    _assert_same(first, second)
+
+    env = make_batched(env_id, 3, num_threads=1)
+    env.set_tasks(tasks)
+    env.reset(seed=0)
+    act = _random_actions(3)
+    for t in range(5):
+        env.step(act(t, None))
+    frozen, *_ = env.step(act(5, None), active=torch.tensor([True, False, True]))
+    again, *_ = env.step(act(6, None), active=torch.tensor([True, False, True]))
+    assert torch.equal(frozen[1, :18], again[1, :18]) and not torch.equal(frozen[0], again[0])
+    env.close()
+
+
+@pytest.mark.parametrize("task", TASKS)
+def test_a_tasks_initial_state_does_not_depend_on_what_ran_before(task):
+    """The engine keeps one snapshot per task: metaworld's reset after other episodes gives the same full
+    integration state (warm start included) and observation as a fresh env's."""
+    env_id = f"metaworld/ML1-{task}"
+    target = {"class": task, "index": 3, "split": "test"}
+    fresh = gym.make(env_id).unwrapped
+    used = gym.make(env_id).unwrapped
+    used.reset(options={"task": {"class": task, "index": 11, "split": "train"}})
+    rng = np.random.default_rng(0)
+    for _ in range(40):
+        used.step(rng.uniform(-1, 1, 4))
+    obs_a, _ = fresh.reset(options={"task": target})
+    obs_b, _ = used.reset(options={"task": target})
+    assert np.array_equal(obs_a, obs_b)
+    spec = mujoco.mjtState.mjSTATE_INTEGRATION
+    states = []
+    for env in (fresh, used):
+        m, d = env._inner.model, env._inner.data
+        state = np.empty(mujoco.mj_stateSize(m, spec))
+        mujoco.mj_getState(m, d, state, spec)
+        states.append(state)
+    assert np.array_equal(*states)
+
+
+def test_records_of_reach_and_push_name_the_native_engine():
+    native = {f"metaworld/ML1-{t}" for t in TASKS}
+    assert set(mwt.NATIVE_ML1_TASKS) == set(TASKS)
+    for record in mwt.METAWORLD_FAMILIES:
+        assert (record.engine is not None) == (record.env_id in native), record.env_id
+    assert family("metaworld/ML1-push-v3").engine is not None
+
+
+def _error(call, kind=UserError) -> str:
+    with pytest.raises(kind) as info:
+        call()
+    message = str(info.value)
+    assert "\n" not in message
+    return message
+
+
+def test_bad_input_is_a_one_line_error():
+    env = make_batched("metaworld/ML1-reach-v3", 3, num_threads=1)
+    env.set_tasks(env.sample_tasks(3, seed=0))
+    assert _error(lambda: env.step(torch.zeros(3, 4))).startswith("reset() must be called before the first step")
+    env.reset()
+    assert _error(lambda: env.step(torch.zeros(3, 3)), ValueError) == "actions must have shape (3, 4), got (3, 3)"
+    assert _error(lambda: env.step(torch.zeros(4)), ValueError) == "actions must have shape (3, 4), got (4,)"
+    assert _error(lambda: env.set_tasks([{"class": "push-v3", "index": 0, "split": "train"}] * 3)) == (
+        "Meta-World task class 'push-v3' is not in metaworld/ML1-reach-v3's train classes ['reach-v3']")
+    env.close()
+    allowed = "['reach-v3', 'push-v3'] (metaworld/ML1-reach-v3, metaworld/ML1-push-v3) only"
+    assert _error(lambda: _native("metaworld/ML1-pick-place-v3", 2)) == (
+        f"the native Meta-World engine steps the task classes {allowed}, got task class 'pick-place-v3' "
+        "('metaworld/ML1-pick-place-v3'); use engine='sync' or 'processes'")
+    assert _error(lambda: _native("metaworld/ML10", 2)) == (
+        f"the native Meta-World engine steps the task classes {allowed}, got env 'metaworld/ML10'; "
+        "use engine='sync' or 'processes'")
+    message = _error(lambda: make_batched("metaworld/ML1-pick-place-v3", 2, engine="native"))
+    assert message.startswith("env 'metaworld/ML1-pick-place-v3' has no native batched engine; native engines exist")
+    assert message.endswith("metaworld/ML1-push-v3, metaworld/ML1-reach-v3")
+    assert _error(lambda: make_batched("metaworld/ML1-push-v3", 2, max_episode_steps=501)) == (
+        "max_episode_steps must be an integer in [1, 500] (metaworld's max_path_length), got 501")

@@ -23,10 +23,11 @@ from __future__ import annotations
 from rlmaml.errors import UserError
 
 from .batched import BatchedEnv, GymVectorBatchedEnv
+from .metaworld_native import with_native_engines
 from .metaworld_tasks import METAWORLD_FAMILIES
 from .registry import RLMAML_FAMILIES, TaskFamily, families, family, family_ids, register_family
 
-for _family in (*RLMAML_FAMILIES, *METAWORLD_FAMILIES):
+for _family in (*RLMAML_FAMILIES, *with_native_engines(METAWORLD_FAMILIES)):
     register_family(_family)
 
 ENGINES = ("auto", "native", "sync", "async", "processes")

@@ -447,3 +447,16 @@ class MetaWorldNativeEnv(BatchedEnv):
 
 
 __all__ = ["INFO_KEYS", "NATIVE_CLASSES", "NATIVE_ENV_IDS", "MetaWorldNativeEnv", "native_env_error"]
+
+
+def native_engine(env_id: str, num_envs: int, **kwargs) -> MetaWorldNativeEnv:
+    """The engine factory of a native task's record (:class:`~rlmaml.envs.registry.TaskFamily`'s ``engine``)."""
+    return MetaWorldNativeEnv(env_id, num_envs, **kwargs)
+
+
+def with_native_engines(records):
+    """The Meta-World records, those of ML1 :data:`NATIVE_CLASSES` with :func:`native_engine` as their engine."""
+    import dataclasses
+
+    native = {f"metaworld/ML1-{task}" for task in NATIVE_CLASSES}
+    return tuple(dataclasses.replace(r, engine=native_engine) if r.env_id in native else r for r in records)

@@ -306,16 +306,11 @@ class MetaWorldEnv(TaskEnvMixin, gym.Env):
 NATIVE_ML1_TASKS = ("reach-v3", "push-v3")
 
 
-def _native_engine(env_id: str, num_envs: int, **kwargs):
-    from .metaworld_native import MetaWorldNativeEnv
-
-    return MetaWorldNativeEnv(env_id, num_envs, **kwargs)
-
-
 def _record(benchmark: MetaWorldBenchmark, description: str) -> TaskFamily:
-    engine = _native_engine if benchmark.task in NATIVE_ML1_TASKS else None
+    """The record of a benchmark (the native engines of NATIVE_ML1_TASKS are added by
+    :func:`rlmaml.envs.metaworld_native.with_native_engines` when rlmaml.envs registers them)."""
     return TaskFamily(benchmark.env_id, functools.partial(MetaWorldEnv, benchmark.name, benchmark.task), HORIZON,
-                      description, engine, held_out=functools.partial(held_out_tasks, benchmark))
+                      description, None, held_out=functools.partial(held_out_tasks, benchmark))
 
 
 def _families(tasks: Sequence[str]) -> tuple[TaskFamily, ...]:

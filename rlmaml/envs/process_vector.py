@@ -69,8 +69,6 @@ def _worker(conn) -> None:
     answer per command; a command that raises is answered with the error in one line, and the loop goes on."""
     import gymnasium as gym
 
-    import rlmaml.envs  # noqa: F401  (registers rlmaml's and Meta-World's env ids in this process)
-
     vec = None
     try:
         env_fns = conn.recv()

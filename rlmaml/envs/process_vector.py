@@ -61,7 +61,9 @@ def registering_module(env_id: str) -> str | None:
     if spec is None:
         return env_id.split(":", 1)[0] if ":" in env_id else None
     entry = spec.entry_point
-    return entry.split(":", 1)[0] if isinstance(entry, str) else getattr(entry, "__module__", None)
+    if isinstance(entry, str):
+        return entry.split(":", 1)[0]
+    return getattr(getattr(entry, "func", entry), "__module__", None)  # a class, a function or a functools.partial
 
 
 def _worker(conn) -> None:

@@ -102,6 +102,11 @@ def _coerce(key: str, value: Any, annotation: Any) -> Any:
             raise ConfigError(f"config key {key!r}: expected an integer, got {value!r}")
         return int(value)
     if annotation is float:
+        if isinstance(value, str):  # YAML 1.1 reads 1e-4 (no dot) as a string
+            try:
+                value = float(value)
+            except ValueError:
+                pass
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
             raise ConfigError(f"config key {key!r}: expected a finite number, got {value!r}")
         return float(value)

@@ -256,9 +256,11 @@ def test_bad_config_values_give_one_line_errors():
         load_config(SupervisedConfig, "omniglot", ["num_query=20"])
     with pytest.raises(ConfigError, match="algorithm"):
         load_config(SupervisedConfig, "sinusoid", ["algorithm=sgd"])
-    for bad in ("nan", ".nan", ".inf", "-.inf"):  # a string, or YAML's non-finite floats
+    for bad in ("nan", ".nan", ".inf", "-.inf", "fast"):  # a string, or YAML's non-finite floats
         with pytest.raises(ConfigError, match="'meta_lr': expected a finite number"):
             load_config(SupervisedConfig, "sinusoid", [f"meta_lr={bad}"])
+    # YAML 1.1 reads 1e-4 (no dot) as a string: a float key takes it as the number it spells
+    assert load_config(SupervisedConfig, "sinusoid", ["meta_lr=1e-4"]).meta_lr == 1e-4
     with pytest.raises(ConfigError, match="unknown preset"):
         load_config(SupervisedConfig, "omniglot-50way")
     for preset in ("sinusoid", "omniglot", "omniglot-20way"):

@@ -114,6 +114,20 @@ def test_eval_table_orders_methods_and_adds_the_paper_row():
                          "| random init (ours) | -3.0 ± 1.0 | -2.0 ± 1.0 |", "| MAML (paper) | -1.5 | -0.5 |"]
 
 
+def test_eval_table_adds_success_rates_and_the_classes_of_ml10():
+    result = {"env": "metaworld/ML10", "num_tasks": 2, "seed": 7, "episodes_per_task": 3, "grad_steps": [0, 1],
+              "step_sizes": [0.1], "tasks": [{"class": "a"}, {"class": "b"}],
+              "methods": {"maml": {"mean": [1.0, 2.0], "ci95": [0.5, 0.5],
+                                   "success": {"mean": [0.25, 0.5], "ci95": [0.125, 0.25]},
+                                   "success_by_class": {"a": [0.5, 1.0], "b": [0.0, 0.0]}},
+                          "random": {"mean": [0.0, 0.0], "ci95": [0.0, 0.0],
+                                     "success": {"mean": [0.0, 0.0], "ci95": [0.0, 0.0]}}}}
+    lines = eval_table_lines(result)
+    assert lines[6:] == ["", "| success rate, % | 0 steps | 1 step |", "|---|---|---|",
+                         "| MAML (ours) | 25.0 ± 12.5 | 50.0 ± 25.0 |", "| random init (ours) | 0.0 ± 0.0 | 0.0 ± 0.0 |",
+                         "| MAML (ours): a | 50.0 | 100.0 |", "| MAML (ours): b | 0.0 | 0.0 |"]
+
+
 def test_progress_counts_the_checkpoint_batches_and_leaves_pauses_out():
     rows = [{"sample_seconds": 1.0, "update_seconds": 1.0, "returns_before": -b, "returns_after": -b / 2,
              "env_steps": 10 * (b + 1)} for b in range(5)]

@@ -1,7 +1,8 @@
 """Markdown table of an RL ``eval.json``: every method, mean ± 95% CI after 0..k inner steps, and the MAML paper's
 numbers for the env where they exist (the tables of the results READMEs). For goal-position tasks (navigation,
 AntGoal) it adds how MAML's per-task return after the last step follows the goal's distance from the start: the
-correlation over tasks, and the nearest and farthest goals before and after adapting.
+correlation over tasks, and the nearest and farthest goals before and after adapting. For envs that report
+success (Meta-World) a second table gives the success rates, per class for ML10/ML45.
 """
 
 from __future__ import annotations
@@ -53,7 +54,30 @@ def eval_table_lines(result: dict, reference: Sequence[float] | None = None) -> 
     if reference:
         cells = [f"{r:.1f}" for r in reference[: len(steps)]] + [""] * max(0, len(steps) - len(reference))
         lines.append("| MAML (paper) | " + " | ".join(cells) + " |")
+    success = success_lines(result, names, steps)
+    if success:
+        lines += ["", *success]
     goal_lines = goal_distance_lines(result)
     if goal_lines:
         lines += ["", *goal_lines]
+    return lines
+
+
+def success_lines(result: dict, names: Sequence[str], steps: Sequence[int]) -> list[str]:
+    """For envs that report success (Meta-World): the success rate of every method after 0..k steps (mean ± 95%
+    CI over tasks, in percent), and MAML's per class when there are several (ML10, ML45)."""
+    methods = result["methods"]
+    if not any("success" in methods[n] for n in names):
+        return []
+    head = "| success rate, % | " + " | ".join(f"{k} step{'s' if k != 1 else ''}" for k in steps) + " |"
+    lines = [head, "|---" * (len(steps) + 1) + "|"]
+    for name in names:
+        block = methods[name].get("success")
+        if block:
+            cells = [f"{100 * a:.1f} ± {100 * c:.1f}" for a, c in zip(block["mean"], block["ci95"])]
+            lines.append(f"| {LABELS.get(name, name)} | " + " | ".join(cells) + " |")
+    by_class = methods.get("maml", {}).get("success_by_class") or {}
+    if len(by_class) > 1:
+        for cls, values in by_class.items():
+            lines.append(f"| MAML (ours): {cls} | " + " | ".join(f"{100 * v:.1f}" for v in values) + " |")
     return lines

@@ -73,6 +73,17 @@ def test_glance_row_averages_its_runs(tmp_path):
     assert row == "| [nav](results/nav/s0/README.md) | −39.0 / −11.5 / −4.5 | −40.4 / −11.7 / −3.3 | n |"
 
 
+def test_metaworld_glance_row_gives_the_success_rate_over_seeds(tmp_path):
+    for seed, success in ((0, [0.1, 0.8]), (1, [0.2, 0.6])):
+        (tmp_path / f"ml1/s{seed}").mkdir(parents=True)
+        (tmp_path / f"ml1/s{seed}/eval.json").write_text(json.dumps(
+            {"methods": {"maml": {"mean": [100.0 * (seed + 1), 300.0], "success": {"mean": success}}}}))
+    data = {"runs": {}, "glance": {"rl": [], "supervised": [], "metaworld": [
+        {"label": "reach", "runs": ["ml1/s0", "ml1/s1"], "published": "p", "note": "n"}]}}
+    row = manifest.glance_tables(data, tmp_path).splitlines()[5]
+    assert row == "| [reach](results/ml1/s0/README.md) | 2 seeds | 15.0 % (10, 20) → 70.0 % (80, 60) | 150 → 300 | p | n |"
+
+
 def test_replace_block_keeps_the_rest():
     text = f"a\n{manifest.BEGIN}\nold\n{manifest.END}\nb\n"
     assert manifest.replace_block(text, "new") == f"a\n{manifest.BEGIN}\nnew\n{manifest.END}\nb\n"

@@ -143,12 +143,35 @@ def supervised_row(manifest: dict, results_dir: Path, row: dict, link_prefix: st
     return f"| [{row['label']}]({link_prefix}{link}) | {ours} | {baseline} | {paper} |"
 
 
+def metaworld_row(manifest: dict, results_dir: Path, row: dict, link_prefix: str) -> str:
+    """One Meta-World row: over ``row["runs"]`` (seeds), MAML's held-out success rate before and after one step
+    (the mean over seeds, with each seed's in brackets when several) and its return, against ``row["published"]``."""
+    results = [_read(results_dir, run, row.get("eval", "eval.json"))["methods"]["maml"] for run in row["runs"]]
+    success = np.array([r["success"]["mean"][:2] for r in results]) * 100
+    returns = np.array([r["mean"][:2] for r in results])
+
+    def cell(values):
+        mean = f"{values.mean():.1f} %"
+        return mean if len(values) == 1 else f"{mean} ({', '.join(f'{v:.0f}' for v in values)})"
+
+    ours = f"{cell(success[:, 0])} → {cell(success[:, 1])}"
+    ret = f"{returns[:, 0].mean():.0f} → {returns[:, 1].mean():.0f}"
+    link = row.get("link", f"{row['runs'][0]}/README.md")
+    seeds = f"{len(row['runs'])} seed{'s' if len(row['runs']) > 1 else ''}"
+    return (f"| [{row['label']}]({link_prefix}{link}) | {seeds} | {ours} | {ret} | {row.get('published', '—')} | "
+            f"{row.get('note', '')} |")
+
+
 def glance_tables(manifest: dict, results_dir: str | Path, link_prefix: str = "results/") -> str:
     """The README's at-a-glance tables (markdown), links relative to the README (``link_prefix``)."""
     root = Path(results_dir)
     glance = manifest.get("glance", {})
     lines = ["| meta-RL task | ours: 0 / 1 / 2 steps | paper: 0 / 1 / 2 steps | |", "|---|---|---|---|"]
     lines += [rl_row(manifest, root, row, link_prefix) for row in glance.get("rl", [])]
+    if glance.get("metaworld"):
+        head = "| Meta-World (held-out tasks) | runs | success: 0 → 1 step | return: 0 → 1 step | published (MAML) | |"
+        lines += ["", head, "|---|---|---|---|---|---|"]
+        lines += [metaworld_row(manifest, root, row, link_prefix) for row in glance["metaworld"]]
     lines += ["", "| supervised benchmark | MAML (ours) | baseline | paper (MAML) |", "|---|---|---|---|"]
     lines += [supervised_row(manifest, root, row, link_prefix) for row in glance.get("supervised", [])]
     return "\n".join(lines)

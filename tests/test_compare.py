@@ -246,13 +246,13 @@ def test_evaluation_step_sizes_follow_the_original_protocol(runs, monkeypatch):
         with pytest.raises(UserError, match="--later-step-scale must be a positive number"):
             evaluate.step_sizes(0.1, 2, bad)
     used = []
-    original = sampling.adapted_params_for_sampling
+    original = sampling.adapted_params_program
 
-    def spy(policy, params, batch, fast_lr, inner_loss):
+    def spy(policy, params, batch, fast_lr, inner_loss, parts):
         used.append(fast_lr)
-        return original(policy, params, batch, fast_lr, inner_loss)
+        return (yield from original(policy, params, batch, fast_lr, inner_loss, parts))
 
-    monkeypatch.setattr(sampling, "adapted_params_for_sampling", spy)
+    monkeypatch.setattr(sampling, "adapted_params_program", spy)
     config, _, _ = evaluate.load_run(runs["maml"])
     half = evaluate_methods(runs["maml"], grad_steps=2, seed=4, num_tasks=3, include_random=False)
     assert used == [config.fast_lr, 0.5 * config.fast_lr]

@@ -20,8 +20,9 @@ from ..config import build_config, config_to_dict
 from ..errors import UserError
 from ..rl.algos.trpo import SummedTerms
 from ..rl.episodes import Episodes, EpisodeStats
+from ..rl.parts import sum_shares
 from ..rl.policies import Policy, action_scale_of, build_policy
-from ..rl.sampling import LocalSampler, MetaBatch, SamplerFault, Shard, shards
+from ..rl.sampling import LocalSampler, MetaBatch, SamplerFault, Shard, layout, task_split
 
 STARTUP_SECONDS = 300.0  # the longest a new worker may take to start and answer its first call
 _STARTED_HERE = False  # whether this process started the Ray cluster it uses (and so stops it at exit)
@@ -118,7 +119,9 @@ def _versions() -> dict[str, str]:
 
 class ShardWorker:
     """One shard of every meta-batch (a Ray actor): its engine, its copy of the policy, its episodes and their
-    adaptation, and its share of the TRPO terms."""
+    adaptation, and its share of the TRPO terms. Each question is a shard program (:mod:`rlmaml.rl.parts`): a
+    ``*_start`` call begins it and :meth:`advance` sends it the per-task totals the driver summed; both answer
+    ``("shares", {task: …})`` while it needs more, then ``("done", value)``."""
 
     def __init__(self, config: dict, spaces: dict, shard: Shard, options: dict, threads: int):
         from ..rl.config import TrainConfig
@@ -131,9 +134,13 @@ class ShardWorker:
         self.policy = build_policy(spaces["obs_dim"], spaces["act_dim"], cfg.hidden_sizes, cfg.nonlinearity,
                                    cfg.init_log_std, action_scale=spaces["action_scale"])
         self.shard = shard
-        self.sampler = LocalSampler.from_config(cfg, self.policy, "cpu", shard=shard, **options)
+        options = dict(options)
+        episodes = options.pop("episodes_per_task", None) or cfg.episodes_per_task
+        self.sampler = LocalSampler.from_config(cfg, self.policy, "cpu", shard=shard,
+                                                episodes_per_task=episodes // task_split(cfg, episodes), **options)
         self.batch: MetaBatch | None = None
         self.terms = None
+        self._program = self._finish = None
 
     def pid(self) -> int:
         return os.getpid()
@@ -149,35 +156,77 @@ class ShardWorker:
         return {"versions": _versions(), "physics": check_rollout(self.cfg),
                 "identity": (socket.gethostname(), os.getpid(), psutil.Process().create_time())}
 
-    def sample(self, theta: Mapping[str, Tensor], tasks: list[dict], seeds: list[int], step_sizes: list[float],
-               full_episodes: bool) -> list:
-        self.batch = self.sampler.sample(theta, tasks, seeds, step_sizes)
-        self.batch.shard = self.shard
+    def advance(self, totals):
+        """Send the running program the totals of its last shares; its next shares, or its answer."""
+        try:
+            with torch.enable_grad():
+                return "shares", self._program.send(totals)
+        except StopIteration as stop:
+            self._program = None
+            return "done", self._finish(stop.value)
+
+    def _start(self, program, finish=lambda value: value):
+        self._program, self._finish = program, finish
+        return self.advance(None)
+
+    def sample_start(self, theta: Mapping[str, Tensor], tasks: list[dict], seeds: list[int], step_sizes: list[float],
+                     full_episodes: bool):
+        """Begin sampling this shard's rows (``tasks``: the task of each); the answer is each phase's episodes,
+        or their statistics."""
         self.terms = None
-        return list(self.batch.episodes) if full_episodes else [EpisodeStats.of(e) for e in self.batch.episodes]
 
-    def trpo_setup(self, theta, settings: dict):
-        from ..plugins import lookup
-        from ..rl.algos.trpo import ShardTerms
-        from ..rl.objectives import INNER_LOSSES, MetaObjective
+        def finish(batch):
+            self.batch = batch
+            return list(batch.episodes) if full_episodes else [EpisodeStats.of(e) for e in batch.episodes]
 
-        objective = MetaObjective(self.policy, settings["fast_lr"], settings["first_order"],
-                                  lookup(INNER_LOSSES, self.cfg.inner_loss, "inner_loss"))
-        self.terms = ShardTerms(objective, self.batch.train_batches, self.batch.valid, num_tasks=settings["num_tasks"],
-                                fisher_tasks=settings["fisher_tasks"],
-                                fisher_count=settings["fisher_counts"][self.shard.start])
-        return self.terms.setup(theta)
+        return self._start(self.sampler.sample_program(theta, tasks, seeds, step_sizes), finish)
 
-    def trpo_fisher_vector_product(self, v: Tensor) -> Tensor:
-        return self.terms.fisher_vector_product(v)
+    def trpo_start(self, method: str, args: tuple, settings: dict):
+        """Begin this shard's share of ``method`` (setup, fisher_vector_product, surrogate_and_kl) of
+        :class:`~rlmaml.rl.algos.trpo.ShardTerms`; setup builds the terms from the sampled batch."""
+        if method == "setup":
+            from ..plugins import lookup
+            from ..rl.algos.trpo import ShardTerms, fisher_parts
+            from ..rl.objectives import INNER_LOSSES, MetaObjective
 
-    def trpo_surrogate_and_kl(self, theta) -> tuple[float, float]:
-        return self.terms.surrogate_and_kl(theta)
+            objective = MetaObjective(self.policy, settings["fast_lr"], settings["first_order"],
+                                      lookup(INNER_LOSSES, self.cfg.inner_loss, "inner_loss"))
+            self.terms = ShardTerms(objective, self.batch.train_batches, self.batch.valid,
+                                    num_tasks=settings["num_tasks"], fisher_tasks=settings["fisher_tasks"],
+                                    fisher_count=fisher_parts(self.shard, settings["fisher_tasks"],
+                                                              settings["num_tasks"]),
+                                    parts=self.shard.parts)
+        return self._start(getattr(self.terms, f"{method}_program")(*args))
+
+
+def run_lockstep(workers: Sequence, first: list, timeout: float, what: str, traffic: dict | None = None) -> tuple[list, int]:
+    """Run a shard program on every worker side by side: ``first`` the refs of its start calls; every round's
+    shares summed per task on the driver (:func:`rlmaml.rl.parts.sum_shares`, in worker order) and sent back,
+    until every worker answers; their answers and the number of round trips. Bytes of shares and totals are
+    added to ``traffic``."""
+    answers = _gather(first, timeout, what)
+    rounds = 1
+    while True:
+        kinds = {kind for kind, _ in answers}
+        if kinds == {"done"}:
+            if traffic is not None:
+                traffic["received"] += nbytes([value for _, value in answers])
+            return [value for _, value in answers], rounds
+        if kinds != {"shares"}:
+            raise RuntimeError(f"the workers' programs for {what} yielded different numbers of times")
+        shares = [value for _, value in answers]
+        totals = sum_shares(shares)
+        if traffic is not None:
+            traffic["received"] += nbytes(shares)
+            traffic["sent"] += nbytes(totals)
+        answers = _gather([w.advance.remote(t) for w, t in zip(workers, totals)], timeout, what)
+        rounds += 1
 
 
 class RayTerms(SummedTerms):
     """The TRPO terms of a meta-batch whose shards live on workers: each question goes to every worker at once
-    (:class:`ShardWorker`'s ``trpo_*`` methods), with θ and vectors on the CPU."""
+    (:meth:`ShardWorker.trpo_start`, then :meth:`ShardWorker.advance` until every worker answers), with θ and
+    vectors on the CPU; ``round_trips`` counts every round of calls."""
 
     def __init__(self, workers: Sequence, settings: dict):
         self.workers, self.settings = list(workers), settings
@@ -186,13 +235,11 @@ class RayTerms(SummedTerms):
 
     def shares(self, method: str, *args) -> list:
         args = tuple(_cpu(a) if isinstance(a, Mapping) else a.detach().cpu() for a in args)
-        if method == "setup":
-            args = (*args, self.settings)
-        self.round_trips += 1
-        answers = _gather([getattr(w, f"trpo_{method}").remote(*args) for w in self.workers], self.settings["timeout"],
-                          f"trpo_{method}")
         self.traffic["sent"] += len(self.workers) * nbytes(args)
-        self.traffic["received"] += nbytes(answers)
+        answers, rounds = run_lockstep(self.workers, [w.trpo_start.remote(method, args, self.settings)
+                                                      for w in self.workers],
+                                       self.settings["timeout"], f"trpo_{method}", self.traffic)
+        self.round_trips += rounds
         return answers
 
 
@@ -244,12 +291,8 @@ class RemoteMetaBatch:
         return sum(e.num_steps for e in self.episodes)
 
     def trpo_terms(self, learner) -> RayTerms:
-        from ..rl.algos.trpo import fisher_counts
-
-        counts = fisher_counts(learner.fisher_tasks, [s.num_tasks for s in self.shards])
         return RayTerms(self.workers, {"fast_lr": learner.objective.fast_lr, "first_order": learner.objective.first_order,
                                        "fisher_tasks": learner.fisher_tasks, "num_tasks": len(self.tasks),
-                                       "fisher_counts": {s.start: c for s, c in zip(self.shards, counts)},
                                        "timeout": self.timeout})
 
     @property
@@ -273,7 +316,7 @@ class RaySampler:
         spaces = {"obs_dim": policy.obs_dim, "act_dim": policy.out_dim, "action_scale": action_scale_of(policy)}
         self.timeout = float(cfg.worker_timeout)
         self.traffic = {"sent": 0, "received": 0}  # bytes of the tensors and numbers of sampling calls and answers
-        self.shards = shards(num_tasks, min(cfg.num_workers, num_tasks))
+        self.shards = layout(cfg, num_tasks, cfg.num_workers, episodes_per_task)
         available = ray.cluster_resources().get("CPU", 0)
         if len(self.shards) * cfg.worker_cpus > available:  # the actors would wait for CPUs forever
             raise UserError(f"num_workers={len(self.shards)} × worker_cpus={cfg.worker_cpus} needs "
@@ -293,7 +336,7 @@ class RaySampler:
         answers = _gather([w.start_up.remote() for w in self.workers], timeout, "the start-up check")
         self._identities = [a["identity"] for a in answers]
         for shard, answer in zip(self.shards, answers):
-            where = f"the worker of tasks {shard.start}..{shard.stop - 1}"
+            where = f"the worker of {shard.describe()}"
             if answer["versions"] != here:
                 raise UserError(f"{where} runs {answer['versions']}, the driver {here}; install the same versions on "
                                 "every node")
@@ -319,11 +362,14 @@ class RaySampler:
         theta_cpu = _cpu(params)
         theta = ray.put(theta_cpu)
         self.traffic["sent"] += len(self.workers) * (nbytes(theta_cpu) + nbytes(list(seeds)) + nbytes(list(step_sizes)))
-        parts = _gather([w.sample.remote(theta, tasks[s.start:s.stop], list(seeds), list(step_sizes), self.record)
-                         for w, s in zip(self.workers, self.shards)], self.timeout, "sampling")
-        self.traffic["received"] += nbytes(parts)
+        parts, _ = run_lockstep(self.workers, [w.sample_start.remote(theta, [tasks[t] for t, _ in s.parts], list(seeds),
+                                                                     list(step_sizes), self.record)
+                                               for w, s in zip(self.workers, self.shards)],
+                                self.timeout, "sampling", self.traffic)
         join = Episodes.concatenate if self.record else EpisodeStats.concatenate
-        episodes = [join([part[j] for part in parts]) for j in range(len(parts[0]))]
+        shard_batches = [MetaBatch([tasks[t] for t, _ in s.parts], part, [], [], shard=s)
+                         for s, part in zip(self.shards, parts)]
+        episodes = MetaBatch.join(shard_batches, join).episodes
         return RemoteMetaBatch(tasks, episodes, list(self.workers), list(self.shards), self.timeout)
 
     def close(self) -> None:

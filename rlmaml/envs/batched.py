@@ -46,6 +46,15 @@ class BatchedEnv:
     #: the index of this engine's first copy in a larger batch split across engines (a shard): ``reset(seed)``
     #: gives copy k the initial state copy ``copy_offset + k`` of one engine holding the whole batch would get
     copy_offset: int = 0
+    #: or, for a shard whose copies are not contiguous in the whole batch, the whole batch's index of each copy
+    copy_indices: list[int] | None = None
+
+    def whole_batch_copies(self) -> list[int]:
+        """The index in the whole batch of each of this engine's copies (``copy_indices``, or from
+        ``copy_offset``): copy k's reset is that copy's of one engine holding the whole batch."""
+        if self.copy_indices is not None:
+            return list(self.copy_indices)
+        return list(range(self.copy_offset, self.copy_offset + self.num_envs))
 
     def __init__(self) -> None:
         self._task_rng = np.random.default_rng()
@@ -192,7 +201,7 @@ class GymVectorBatchedEnv(BatchedEnv):
 
     def reset(self, seed=None):
         self._require_tasks()
-        seeds = None if seed is None else [int(seed) + self.copy_offset + k for k in range(self.num_envs)]
+        seeds = None if seed is None else [int(seed) + c for c in self.whole_batch_copies()]
         obs, _ = self._vec.reset(seed=seeds)
         return self._with_task(torch.as_tensor(np.asarray(obs, np.float32).reshape(self.num_envs, -1),
                                                device=self.device))

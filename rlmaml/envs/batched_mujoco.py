@@ -139,18 +139,26 @@ class BatchedMujocoEnv(BatchedEnv):
     def reset(self, seed=None):
         """Initial states from the single env's ``initial_state`` (Gymnasium v5: ``qpos0 + U(-s, s)``,
         ``qvel0 + s·N(0, 1)``), drawn per copy in order from one generator (copy 0 with ``seed`` equals the single
-        env's ``reset(seed=seed)``); the draws of the ``copy_offset`` copies before this engine's are made and
-        dropped, so a shard's copies start where the whole batch's would."""
+        env's ``reset(seed=seed)``); the draws of the whole batch's other copies (``whole_batch_copies``) are made
+        and dropped, so a shard's copies start where the whole batch's would."""
         self._require_tasks()
         rng = np.random.default_rng(seed)
         if seed is not None:
             self._task_rng = np.random.default_rng(seed)
-        for _ in range(self.copy_offset):
-            self.single.initial_state(rng)
+        copies = self.whole_batch_copies()
         qpos = np.empty((self.num_envs, self.nq))
         qvel = np.empty((self.num_envs, self.nv))
-        for k in range(self.num_envs):
-            qpos[k], qvel[k] = self.single.initial_state(rng)
+        if copies == list(range(copies[0], copies[0] + self.num_envs)):  # contiguous: skip the draws before them
+            for _ in range(copies[0]):
+                self.single.initial_state(rng)
+            for k in range(self.num_envs):
+                qpos[k], qvel[k] = self.single.initial_state(rng)
+        else:  # draw every copy up to the last one in order and keep this engine's
+            where = {c: k for k, c in enumerate(copies)}
+            for c in range(max(copies) + 1):
+                state = self.single.initial_state(rng)
+                if c in where:
+                    qpos[where[c]], qvel[where[c]] = state
         return self.set_state(qpos, qvel)
 
     def _observe(self) -> torch.Tensor:

@@ -43,10 +43,18 @@ class LinearFeatureBaseline:
         phi[..., 2 * D + 3] = 1.0
         return phi
 
+    @staticmethod
+    def normal_equations(phi_w: torch.Tensor, y_w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(ΦᵀMΦ ``[T, F, F]``, ΦᵀMR ``[T, F, 1]``) from mask-weighted features ``[T, M, F]`` and targets
+        ``[T, M, 1]``: sums over steps, so the parts of a task add up to the task's (:mod:`rlmaml.rl.parts`)."""
+        return phi_w.transpose(1, 2) @ phi_w, phi_w.transpose(1, 2) @ y_w
+
     def _solve(self, phi_w: torch.Tensor, y_w: torch.Tensor) -> torch.Tensor:
         """Ridge solution per task from mask-weighted features ``[T, M, F]`` and targets ``[T, M, 1]``."""
-        gram = phi_w.transpose(1, 2) @ phi_w                        # [T, F, F]
-        rhs = phi_w.transpose(1, 2) @ y_w                           # [T, F, 1]
+        return self.solve(*self.normal_equations(phi_w, y_w))
+
+    def solve(self, gram: torch.Tensor, rhs: torch.Tensor) -> torch.Tensor:
+        """Ridge solution per task of ``(gram + c I) w = rhs`` (the module docstring's schedule of c)."""
         eye = torch.eye(gram.shape[-1], dtype=torch.float64, device=gram.device)
         reg = self.reg_coeff
         weights = None
@@ -88,9 +96,12 @@ class LinearFeatureBaseline:
 
     def fit_predict(self, observations, returns, mask) -> torch.Tensor:
         """Fit, then the fitted values on the masked steps (0 on steps outside the mask): ``[H, T, E]``."""
-        H, T, E, _ = observations.shape
         phi_w, y_w = self._weighted(observations, returns, mask)
-        weights = self._solve(phi_w, y_w)
+        return self.fitted_values(phi_w, self._solve(phi_w, y_w), observations, mask)
+
+    def fitted_values(self, phi_w: torch.Tensor, weights: torch.Tensor, observations, mask) -> torch.Tensor:
+        """m · φᵀw on every step ``[H, T, E]`` from the mask-weighted features of :meth:`_weighted`."""
+        H, T, E, _ = observations.shape
         values = (phi_w @ weights.unsqueeze(-1)).view(T, H, E).permute(1, 0, 2)    # = √m · φᵀw
         values = values * mask.to(torch.float64).sqrt()                            # = m · φᵀw
         return values.to(observations.dtype if observations.is_floating_point() else torch.float32)

@@ -39,6 +39,7 @@ class TrainConfig:
     meta_optimizer: str = "trpo"  # algos.META_OPTIMIZERS: trpo, adam (or module:name)
     sampler: str = "local"  # sampling.SAMPLERS: local (or module:name)
     num_workers: int = 1  # S: shards of every meta-batch (sampler=local: in turn here; ray: one worker each)
+    task_split: int = 1  # q: parts per task (divides episodes_per_task), so that shards can be finer than a task
     worker_cpus: float = 1.0  # CPUs (and torch threads) of each Ray worker
     ray_address: str = "local"  # local: a private cluster on this machine; auto or host:port: join one
     worker_timeout: float = 600.0  # seconds a Ray worker may take to answer before it is replaced
@@ -68,11 +69,13 @@ class TrainConfig:
     def validate(self) -> None:
         family = _env_family(self.env)
         for key in ("num_batches", "meta_batch_size", "episodes_per_task", "horizon", "cg_iters", "ls_max_steps",
-                    "checkpoint_every", "num_workers"):
+                    "checkpoint_every", "num_workers", "task_split"):
             require(getattr(self, key) > 0, key, "a positive integer", getattr(self, key))
-        require(self.num_workers <= self.meta_batch_size, "num_workers",
-                f"at most meta_batch_size ({self.meta_batch_size}): every worker holds at least one task",
-                self.num_workers)
+        require(self.episodes_per_task % self.task_split == 0, "task_split",
+                f"a divisor of episodes_per_task ({self.episodes_per_task})", self.task_split)
+        require(self.num_workers <= self.meta_batch_size * self.task_split, "num_workers",
+                f"at most meta_batch_size × task_split ({self.meta_batch_size * self.task_split}): every worker "
+                "holds at least one part of a task", self.num_workers)
         require(0 <= self.fisher_tasks <= self.meta_batch_size, "fisher_tasks",
                 f"an integer from 0 (every task) to meta_batch_size ({self.meta_batch_size})", self.fisher_tasks)
         require(self.num_inner_steps >= 0, "num_inner_steps", "a non-negative integer", self.num_inner_steps)

@@ -77,6 +77,28 @@ class Episodes:
             adv = _normalize(adv, self.mask, dims=(0, 2))
         return adv
 
+    def advantages_program(self, gamma: float, gae_lambda: float, part_tasks, baseline=None, eps: float = 1e-8):
+        """Shard program (:mod:`rlmaml.rl.parts`): :meth:`advantages` (normalised) of episodes whose task axis
+        holds parts of tasks (``part_tasks[p]``: the task of part p): the baseline's normal equations and the
+        normalisation's Σ m, Σ m·A and Σ m·(A − μ)² summed over each task's parts. Returns (A ``[H, P, E]``,
+        each part's task's Σ m clamped at 1 ``[P]``)."""
+        from .parts import summed_per_task
+
+        baseline = baseline or LinearFeatureBaseline()
+        phi_w, y_w = baseline._weighted(self.observations, self.discounted_returns(gamma), self.mask)
+        gram, rhs = yield from summed_per_task(part_tasks, *baseline.normal_equations(phi_w, y_w))
+        values = baseline.fitted_values(phi_w, baseline.solve(gram, rhs), self.observations, self.mask) * self.mask
+        adv = gae(self.rewards, values, self.mask, gamma, gae_lambda)
+        mask = self.mask  # the normalisation of returns.normalize over (H, E), with the task's sums
+        count, total = yield from summed_per_task(part_tasks, mask.sum(dim=(0, 2), keepdim=True),
+                                                  (adv * mask).sum(dim=(0, 2), keepdim=True), axis=1)
+        count = count.clamp_min(1.0)
+        mean = total / count
+        (squares,) = yield from summed_per_task(part_tasks, (((adv - mean) * mask) ** 2).sum(dim=(0, 2), keepdim=True),
+                                                axis=1)
+        var = squares / count
+        return (adv - mean) / (var.sqrt() + eps) * mask, count.reshape(-1)
+
     def task(self, index: int) -> Episodes:
         """The episodes of one task, keeping the task axis (``T = 1``)."""
         sl = slice(index, index + 1)
@@ -116,6 +138,11 @@ class EpisodeStats:
     @classmethod
     def of(cls, episodes: Episodes) -> EpisodeStats:
         return cls(episodes.returns, episodes.lengths, episodes.successes)
+
+    def task(self, index: int) -> EpisodeStats:
+        """The statistics of one task, keeping the task axis (``T = 1``)."""
+        sl = slice(index, index + 1)
+        return EpisodeStats(self.returns[sl], self.lengths[sl], None if self.successes is None else self.successes[sl])
 
     @property
     def num_steps(self) -> int:

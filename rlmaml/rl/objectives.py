@@ -40,6 +40,7 @@ from torch.distributions import Categorical, Distribution, Independent, Normal, 
 from ..core.adapt import inner_update
 from ..core.optim import gradient_jacobian_product
 from ..core.params import Params, flatten, unflatten
+from .parts import run_alone
 from .policies import Policy, stack_params
 
 
@@ -49,13 +50,16 @@ class TaskBatch:
     """Task-major view of a set of Episodes: M = H·E steps per task.
 
     observations [T, M, obs], actions [T, M, act] (or [T, M] for discrete), mask [T, M],
-    advantages [T, M] (computed once, constants for every gradient below).
+    advantages [T, M] (computed once, constants for every gradient below), counts [T]: the valid steps of each
+    row's task, Σ mask clamped at 1, the denominator of every per-task mean (for a row that is one part of a
+    task, :mod:`rlmaml.rl.parts`, the whole task's; None: the row's own Σ mask).
     """
 
     observations: Tensor
     actions: Tensor
     mask: Tensor
     advantages: Tensor
+    counts: Tensor | None = None
 
     @property
     def num_tasks(self) -> int:
@@ -65,32 +69,55 @@ class TaskBatch:
     def from_episodes(cls, episodes, gamma: float, gae_lambda: float,
                       device: torch.device | str | None = None) -> TaskBatch:
         """Advantages A = GAE(γ, λ) with the per-task linear feature baseline, normalised per task."""
-        advantages = episodes.advantages(gamma, gae_lambda, normalize=True)
+        return cls.from_advantages(episodes, episodes.advantages(gamma, gae_lambda, normalize=True), None, device)
 
+    @classmethod
+    def from_advantages(cls, episodes, advantages: Tensor, counts: Tensor | None,
+                        device: torch.device | str | None = None) -> TaskBatch:
+        """The task-major batch of ``episodes`` ``[H, T, E]`` with their ``advantages`` and ``counts``."""
         def task_major(x: Tensor) -> Tensor:  # [H, T, E, ...] -> [T, H·E, ...]
             x = x.movedim(1, 0)
             x = x.reshape(x.shape[0], x.shape[1] * x.shape[2], *x.shape[3:]).contiguous()
             return x if device is None else x.to(device)
 
+        if counts is not None:
+            counts = counts.reshape(-1).float()
+            counts = counts if device is None else counts.to(device)
         return cls(task_major(episodes.observations), task_major(episodes.actions),
-                   task_major(episodes.mask.float()), task_major(advantages.float()))
+                   task_major(episodes.mask.float()), task_major(advantages.float()), counts)
 
     @classmethod
     def concatenate(cls, parts: Sequence[TaskBatch]) -> TaskBatch:
         """Several task batches as one, joined along the task axis (same number of steps per task)."""
-        return cls(*(torch.cat([getattr(p, f) for p in parts]) for f in ("observations", "actions", "mask", "advantages")))
+        fields = [torch.cat([getattr(p, f) for p in parts]) for f in ("observations", "actions", "mask", "advantages")]
+        counts = None if any(p.counts is None for p in parts) else torch.cat([p.counts for p in parts])
+        return cls(*fields, counts)
 
     def first_tasks(self, n: int) -> TaskBatch:
         """The batch restricted to tasks 0..n−1."""
-        return TaskBatch(self.observations[:n], self.actions[:n], self.mask[:n], self.advantages[:n])
+        return TaskBatch(self.observations[:n], self.actions[:n], self.mask[:n], self.advantages[:n],
+                         None if self.counts is None else self.counts[:n])
+
+    def rows(self, index: Sequence[int]) -> TaskBatch:
+        """The batch restricted to the rows ``index``."""
+        index = torch.as_tensor(list(index), dtype=torch.long, device=self.mask.device)
+        return TaskBatch(*(x.index_select(0, index) for x in (self.observations, self.actions, self.mask,
+                                                               self.advantages)),
+                         None if self.counts is None else self.counts.index_select(0, index))
 
     def to(self, device) -> TaskBatch:
-        return TaskBatch(*(x.to(device) for x in (self.observations, self.actions, self.mask, self.advantages)))
+        return TaskBatch(*(x.to(device) for x in (self.observations, self.actions, self.mask, self.advantages)),
+                         None if self.counts is None else self.counts.to(device))
+
+    def steps_per_task(self) -> Tensor:
+        """The denominators of the per-task means: ``counts``, or Σ mask of each row clamped at 1."""
+        return self.mask.sum(-1).clamp_min(1.0) if self.counts is None else self.counts
 
 
-def masked_task_mean(x: Tensor, mask: Tensor) -> Tensor:
-    """mean over the valid steps of each task: Σ_m mask·x / Σ_m mask  → [T]."""
-    return (x * mask).sum(-1) / mask.sum(-1).clamp_min(1.0)
+def masked_task_mean(x: Tensor, mask: Tensor, counts: Tensor | None = None) -> Tensor:
+    """mean over the valid steps of each task: Σ_m mask·x / Σ_m mask  → [T] (``counts``: the Σ mask of each row's
+    whole task, when rows are parts of tasks; :meth:`TaskBatch.steps_per_task`)."""
+    return (x * mask).sum(-1) / (mask.sum(-1).clamp_min(1.0) if counts is None else counts)
 
 
 def log_probs(policy: Policy, params: Mapping[str, Tensor], batch: TaskBatch) -> tuple[Tensor, Distribution]:
@@ -101,13 +128,15 @@ def log_probs(policy: Policy, params: Mapping[str, Tensor], batch: TaskBatch) ->
 
 # ----------------------------------------------------------------------------- 1. inner adaptation
 InnerLoss = Callable[[Policy, Mapping[str, Tensor], TaskBatch], Tensor]
-"""L(policy, task-stacked θ, batch) -> one loss per task ``[T]``; θ_{j+1} = θ_j − α ∇ Σ_t L_t(θ_j)."""
+"""L(policy, task-stacked θ, batch) -> one loss per task ``[T]``; θ_{j+1} = θ_j − α ∇ Σ_t L_t(θ_j). A sum over
+the batch's steps divided by ``batch.counts`` (:func:`masked_task_mean`), so that the rows of a task split into
+parts (``task_split``) add up to the task's loss."""
 
 
 def reinforce_loss(policy: Policy, params: Mapping[str, Tensor], batch: TaskBatch) -> Tensor:
     """L_t(θ_t) = −mean_{masked steps} log π_θt(a|s) · A, one value per task [T]."""
     logp, _ = log_probs(policy, params, batch)
-    return -masked_task_mean(logp * batch.advantages, batch.mask)
+    return -masked_task_mean(logp * batch.advantages, batch.mask, batch.counts)
 
 
 INNER_LOSSES: dict[str, InnerLoss] = {"reinforce": reinforce_loss}
@@ -125,14 +154,62 @@ def adapt_tasks(policy: Policy, stacked_params: Mapping[str, Tensor], train_batc
     return fast_params
 
 
+def whole_tasks(num_rows: int) -> list[tuple[int, int]]:
+    """The parts of a batch whose rows are whole tasks: row t is part (t, 0)."""
+    return [(t, 0) for t in range(num_rows)]
+
+
+def _summed_flat(parts: Sequence[tuple[int, int]], flat: Tensor, like: Mapping[str, Tensor]):
+    """``yield from`` in a shard program: a flat vector over task-stacked tensors ``like`` (``[P, ...]`` each)
+    with each row replaced by its task's total over every shard (:func:`rlmaml.rl.parts.summed_per_task`)."""
+    from .parts import summed_per_task
+
+    if not parts:
+        yield {}
+        return flat
+    stacked = unflatten(flat, like)
+    rows = torch.cat([x.reshape(x.shape[0], -1) for x in stacked.values()], dim=1)
+    (rows,) = yield from summed_per_task([t for t, _ in parts], rows)
+    out, offset = [], 0
+    for x in stacked.values():
+        n = x[0].numel()
+        out.append(rows[:, offset:offset + n].reshape(-1))
+        offset += n
+    return torch.cat(out) if out else flat
+
+
+def _summed_tensors(parts: Sequence[tuple[int, int]], tensors: Sequence[Tensor]):
+    """``yield from``: each tensor ``[P, ...]``'s rows replaced by their task's total over every shard."""
+    from .parts import summed_per_task
+
+    if not parts:
+        yield {}
+        return tuple(tensors)
+    return (yield from summed_per_task([t for t, _ in parts], *tensors))
+
+
 def adapted_params_for_sampling(policy: Policy, stacked_params: Mapping[str, Tensor], train_batch: TaskBatch,
                                 fast_lr: float, inner_loss: InnerLoss = reinforce_loss) -> Params:
-    """θ_{j+1} from task-stacked θ_j on freshly sampled episodes, detached (used only to sample the next
-    episodes)."""
+    """θ_{j+1} from task-stacked θ_j on freshly sampled episodes of whole tasks, detached (used only to sample the
+    next episodes)."""
+    return run_alone(adapted_params_program(policy, stacked_params, train_batch, fast_lr, inner_loss))
+
+
+def adapted_params_program(policy: Policy, stacked_params: Mapping[str, Tensor], train_batch: TaskBatch,
+                           fast_lr: float, inner_loss: InnerLoss = reinforce_loss,
+                           parts: Sequence[tuple[int, int]] | None = None):
+    """Shard program (:mod:`rlmaml.rl.parts`): θ_{j+1} from task-stacked θ_j on freshly sampled episodes,
+    detached (used only to sample the next episodes); ∇L_t summed over the task's parts."""
+    parts = whole_tasks(train_batch.num_tasks) if parts is None else parts
     leaves = {n: p.detach().requires_grad_() for n, p in stacked_params.items()}
     with torch.enable_grad():
-        fast = adapt_tasks(policy, leaves, [train_batch], fast_lr, first_order=True, inner_loss=inner_loss)
-    return {n: p.detach() for n, p in fast.items()}
+        loss = inner_loss(policy, leaves, train_batch).sum()
+        if not torch.isfinite(loss).all():
+            raise FloatingPointError(f"inner loss is not finite ({loss.item()}); lower the step size")
+        grads = torch.autograd.grad(loss, list(leaves.values()), allow_unused=True)
+    grads = [torch.zeros_like(p) if g is None else g for p, g in zip(leaves.values(), grads)]
+    grads = yield from _summed_tensors(parts, grads)
+    return {n: (p - fast_lr * g).detach() for (n, p), g in zip(leaves.items(), grads)}
 
 
 # ----------------------------------------------------------------------------- 2. meta-objective
@@ -140,13 +217,14 @@ def surrogate_loss(logp: Tensor, old_logp: Tensor, batch: TaskBatch, num_tasks: 
     """S = −(1/N) Σ_t mean_{masked} exp(log π − log π_old) · A, the sum over the batch's tasks; N = ``num_tasks``
     (default: the batch's, so S is their mean; a shard of a larger meta-batch gives its share of S)."""
     ratio = torch.exp(logp - old_logp)
-    return -masked_task_mean(ratio * batch.advantages, batch.mask).sum() / (num_tasks or batch.num_tasks)
+    return -masked_task_mean(ratio * batch.advantages, batch.mask, batch.counts).sum() / (num_tasks or batch.num_tasks)
 
 
-def mean_kl(old_pi: Distribution, pi: Distribution, mask: Tensor, num_tasks: int | None = None) -> Tensor:
+def mean_kl(old_pi: Distribution, pi: Distribution, mask: Tensor, num_tasks: int | None = None,
+            counts: Tensor | None = None) -> Tensor:
     """(1/N) Σ_t mean_{masked} KL(π_old ‖ π), the sum over the tasks of ``mask``; N = ``num_tasks`` (default:
-    theirs)."""
-    return masked_task_mean(kl_divergence(old_pi, pi), mask).sum() / (num_tasks or mask.shape[0])
+    theirs); ``counts`` as in :func:`masked_task_mean`."""
+    return masked_task_mean(kl_divergence(old_pi, pi), mask, counts).sum() / (num_tasks or mask.shape[0])
 
 
 def detach_distribution(pi: Distribution) -> Distribution:
@@ -163,34 +241,64 @@ class AdaptationChain:
     """The inner steps θ_0 = θ (task-stacked), θ_{j+1} = θ_j − α ∇L_j(θ_j), kept for products with J = ∂θ_k/∂θ.
 
     J = Π_j (I − α H_j), H_j = ∇²L_j(θ_j) (block-diagonal over tasks, symmetric). Vectors in θ-space are
-    flat over the plain θ; in θ'-space flat over the task-stacked tensors.
+    flat over the plain θ; in θ'-space flat over the task-stacked tensors. The rows are ``parts`` of tasks
+    (:mod:`rlmaml.rl.parts`): each row's H_j w is its part's share, summed over the task's parts, so
+    :meth:`jvp` and :meth:`vjp` are shard programs; :meth:`vjp`'s copy adjoint counts each task once, at its
+    part j = 0.
     """
 
-    def __init__(self, params: Mapping[str, Tensor], num_tasks: int, fast_lr: float, hessians: list):
+    def __init__(self, params: Mapping[str, Tensor], num_tasks: int, fast_lr: float, hessians: list,
+                 parts: Sequence[tuple[int, int]] | None = None):
         self.params, self.num_tasks, self.fast_lr, self.hessians = params, num_tasks, fast_lr, hessians
+        self.parts = whole_tasks(num_tasks) if parts is None else list(parts)
+        self._like = stack_params(params, num_tasks)
 
     def jvp(self, v: Tensor) -> Tensor:
+        """J v (:meth:`jvp_program` of a chain whose rows are whole tasks)."""
+        return run_alone(self.jvp_program(v))
+
+    def vjp(self, w: Tensor) -> Tensor:
+        """Jᵀ w (:meth:`vjp_program` of a chain whose rows are whole tasks)."""
+        return run_alone(self.vjp_program(w))
+
+    def jvp_program(self, v: Tensor):
         """J v: v copied to every task, then u ← u − α H_j u for j = 0 … k−1."""
         u = flatten(stack_params(unflatten(v.detach(), self.params), self.num_tasks))
         for hessian in self.hessians:
-            u = u - self.fast_lr * hessian(u)
+            hu = yield from _summed_flat(self.parts, hessian(u), self._like)
+            u = u - self.fast_lr * hu
         return u
 
-    def vjp(self, w: Tensor) -> Tensor:
+    def vjp_program(self, w: Tensor):
         """Jᵀ w: w ← w − α H_j w for j = k−1 … 0, then summed over tasks (the adjoint of the copy)."""
         for hessian in reversed(self.hessians):
-            w = w - self.fast_lr * hessian(w)
-        stacked = unflatten(w, stack_params(self.params, self.num_tasks))
-        return flatten([x.sum(0) for x in stacked.values()])
+            hw = yield from _summed_flat(self.parts, hessian(w), self._like)
+            w = w - self.fast_lr * hw
+        stacked = unflatten(w, self._like)
+        owners = [i for i, (_, j) in enumerate(self.parts) if j == 0]
+        if len(owners) == self.num_tasks:
+            return flatten([x.sum(0) for x in stacked.values()])
+        index = torch.as_tensor(owners, dtype=torch.long, device=w.device)
+        return flatten([x.index_select(0, index).sum(0) for x in stacked.values()])
 
 
 def adaptation_chain(policy: Policy, params: Mapping[str, Tensor], train_batches: Sequence[TaskBatch],
                      fast_lr: float, num_tasks: int, first_order: bool,
                      inner_loss: InnerLoss = reinforce_loss) -> tuple[AdaptationChain, Params]:
-    """Run the inner steps from plain θ with every θ_j a fresh leaf: (the chain for J-products, θ_k as leaves).
+    """:func:`adaptation_chain_program` of rows that are whole tasks."""
+    return run_alone(adaptation_chain_program(policy, params, train_batches, fast_lr, num_tasks, first_order,
+                                              inner_loss))
+
+
+def adaptation_chain_program(policy: Policy, params: Mapping[str, Tensor], train_batches: Sequence[TaskBatch],
+                             fast_lr: float, num_tasks: int, first_order: bool,
+                             inner_loss: InnerLoss = reinforce_loss, parts: Sequence[tuple[int, int]] | None = None):
+    """Shard program: run the inner steps from plain θ with every θ_j a fresh leaf: returns (the chain for
+    J-products, θ_k as leaves); ``num_tasks`` rows, ``parts`` of tasks (default whole tasks).
 
     ``first_order`` makes J = I (the inner gradients are constants), as in :func:`adapt_tasks`.
     """
+    parts = whole_tasks(num_tasks) if parts is None else list(parts)
     fast = {n: p.detach() for n, p in stack_params(params, num_tasks).items()}
     hessians = []
     for batch in train_batches:
@@ -201,8 +309,10 @@ def adaptation_chain(policy: Policy, params: Mapping[str, Tensor], train_batches
         grads = torch.autograd.grad(loss, list(leaves.values()), create_graph=not first_order)
         if not first_order:
             hessians.append(gradient_jacobian_product(grads, leaves))
-        fast = {n: p.detach() - fast_lr * g.detach() for (n, p), g in zip(leaves.items(), grads)}
-    return AdaptationChain(params, num_tasks, fast_lr, hessians), {n: p.detach().requires_grad_() for n, p in fast.items()}
+        grads = yield from _summed_tensors(parts, [g.detach() for g in grads])
+        fast = {n: p.detach() - fast_lr * g for (n, p), g in zip(leaves.items(), grads)}
+    return (AdaptationChain(params, num_tasks, fast_lr, hessians, parts),
+            {n: p.detach().requires_grad_() for n, p in fast.items()})
 
 
 @dataclass
@@ -217,30 +327,57 @@ class MetaObjective:
 
     def adapted_log_probs(self, params: Mapping[str, Tensor], train_batches: Sequence[TaskBatch], valid: TaskBatch,
                           first_order: bool | None = None) -> tuple[Tensor, Distribution]:
-        """θ'_t(θ) on the training episodes from plain θ, then log π_θ'(a|s) on the validation episodes."""
+        """θ'_t(θ) on the training episodes from plain θ, then log π_θ'(a|s) on the validation episodes (rows
+        that are whole tasks)."""
         first_order = self.first_order if first_order is None else first_order
         fast_params = adapt_tasks(self.policy, stack_params(params, valid.num_tasks), train_batches, self.fast_lr,
                                   first_order, self.inner_loss)
         return log_probs(self.policy, fast_params, valid)
 
-    def chain(self, params: Mapping[str, Tensor], train_batches: Sequence[TaskBatch],
-              num_tasks: int) -> tuple[AdaptationChain, Params]:
-        """:func:`adaptation_chain` with this objective's α, inner loss and order."""
-        return adaptation_chain(self.policy, params, train_batches, self.fast_lr, num_tasks, self.first_order,
-                                self.inner_loss)
+    def chain(self, params: Mapping[str, Tensor], train_batches: Sequence[TaskBatch], num_tasks: int,
+              parts: Sequence[tuple[int, int]] | None = None):
+        """Shard program: :func:`adaptation_chain_program` with this objective's α, inner loss and order."""
+        return adaptation_chain_program(self.policy, params, train_batches, self.fast_lr, num_tasks,
+                                        self.first_order, self.inner_loss, parts)
 
     def surrogate_and_kl(self, params: Mapping[str, Tensor], train_batches: Sequence[TaskBatch], valid: TaskBatch,
                          old_logp: Tensor, old_pi: Distribution, num_tasks: int | None = None) -> tuple[float, float]:
-        """(S, KL) at candidate θ, re-running the adaptation on the same training episodes (NaNs when the
-        adaptation or the distribution is not finite); of a shard of a meta-batch of ``num_tasks``, its shares."""
+        """(S, KL) at candidate θ (:meth:`surrogate_and_kl_program` of rows that are whole tasks)."""
+        return run_alone(self.surrogate_and_kl_program(params, train_batches, valid, old_logp, old_pi, num_tasks))
+
+    def surrogate_and_kl_program(self, params: Mapping[str, Tensor], train_batches: Sequence[TaskBatch],
+                                 valid: TaskBatch, old_logp: Tensor, old_pi: Distribution,
+                                 num_tasks: int | None = None, parts: Sequence[tuple[int, int]] | None = None):
+        """Shard program: (S, KL) at candidate θ, re-running the adaptation (first order) on the same training
+        episodes (NaNs when the adaptation or the distribution is not finite); of a shard of a meta-batch of
+        ``num_tasks``, its shares."""
+        parts = whole_tasks(valid.num_tasks) if parts is None else list(parts)
         leaves = {n: p.detach().requires_grad_() for n, p in params.items()}
+        failed = False
+        with torch.enable_grad():
+            fast = dict(stack_params(leaves, valid.num_tasks))
+        for batch in train_batches:
+            grads = [torch.zeros_like(p) for p in fast.values()]
+            if not failed:
+                try:
+                    with torch.enable_grad():
+                        loss = self.inner_loss(self.policy, fast, batch).sum()
+                        if not torch.isfinite(loss).all():
+                            raise FloatingPointError("inner loss is not finite")
+                        grads = [torch.zeros_like(p) if g is None else g.detach() for p, g in
+                                 zip(fast.values(), torch.autograd.grad(loss, list(fast.values()), allow_unused=True))]
+                except (FloatingPointError, ValueError):  # non-finite inner loss / invalid distribution parameters
+                    failed = True
+            grads = yield from _summed_tensors(parts, grads)
+            fast = {n: p - self.fast_lr * g for (n, p), g in zip(fast.items(), grads)}
+        if failed:
+            return float("nan"), float("nan")
         try:
-            with torch.enable_grad():
-                logp, pi = self.adapted_log_probs(leaves, train_batches, valid, first_order=True)
             with torch.no_grad():
+                logp, pi = log_probs(self.policy, fast, valid)
                 return (surrogate_loss(logp, old_logp, valid, num_tasks).item(),
-                        mean_kl(old_pi, pi, valid.mask, num_tasks).item())
-        except (FloatingPointError, ValueError):  # non-finite inner loss / invalid distribution parameters
+                        mean_kl(old_pi, pi, valid.mask, num_tasks, valid.counts).item())
+        except (FloatingPointError, ValueError):
             return float("nan"), float("nan")
 
 
@@ -252,7 +389,10 @@ __all__ = [
     "TaskBatch",
     "adapt_tasks",
     "adaptation_chain",
+    "adaptation_chain_program",
     "adapted_params_for_sampling",
+    "adapted_params_program",
+    "whole_tasks",
     "detach_distribution",
     "log_probs",
     "masked_task_mean",

@@ -30,7 +30,8 @@ from ..errors import UserError
 from ..plugins import lookup
 from .components import make_env
 from .episodes import Episodes, EpisodeStats
-from .objectives import INNER_LOSSES, InnerLoss, TaskBatch, adapted_params_for_sampling, reinforce_loss
+from .objectives import INNER_LOSSES, InnerLoss, TaskBatch, adapted_params_program, reinforce_loss
+from .parts import Shard, run_alone, run_programs, shards
 from .policies import Policy, stack_params
 from .rollout import rollout
 
@@ -58,21 +59,69 @@ class MetaBatch:
         """The meta-batches of disjoint task sets (same number of phases) as one, in the order given: task t of
         the result is the t-th task of the parts laid end to end. ``join_episodes`` joins each phase's episodes
         (``EpisodeStats.concatenate`` keeps only their statistics)."""
-        phases = range(len(parts[0].episodes))
+        first = parts[0]  # (batches and params may be empty: a meta-batch of episodes alone)
         return cls([t for p in parts for t in p.tasks],
-                   [join_episodes([p.episodes[j] for p in parts]) for j in phases],
-                   [TaskBatch.concatenate([p.batches[j] for p in parts]) for j in phases],
-                   [{n: torch.cat([p.params[j][n] for p in parts]) for n in parts[0].params[j]} for j in phases])
+                   [join_episodes([p.episodes[j] for p in parts]) for j in range(len(first.episodes))],
+                   [TaskBatch.concatenate([p.batches[j] for p in parts]) for j in range(len(first.batches))],
+                   [{n: torch.cat([p.params[j][n] for p in parts]) for n in first.params[j]}
+                    for j in range(len(first.params))])
+
+    @classmethod
+    def join(cls, parts: Sequence[MetaBatch], join_episodes=Episodes.concatenate) -> MetaBatch:
+        """The meta-batch of whole tasks from the meta-batches of shards whose rows are parts of tasks (each with
+        its ``shard``): every phase's episodes, batches and parameters in task order, task t's parts laid end
+        to end (part j's episodes are the task's episodes j·E/q …); ``parts`` keeps the shards' own batches."""
+        laid = [part for p in parts for part in p.shard.parts]
+        num_tasks = max(t for t, _ in laid) + 1
+        if laid == [(t, 0) for t in range(num_tasks)]:  # whole tasks in order: the shards laid end to end
+            batch = cls.concatenate(parts, join_episodes)
+        else:
+            rows = sorted((part, i, r) for i, p in enumerate(parts) for r, part in enumerate(p.shard.parts))
+            batch = cls.concatenate([parts[i].row(r) for _, i, r in rows], join_episodes)
+            batch = batch._tasks_from_parts(num_tasks)
+        batch.parts = list(parts)
+        return batch
+
+    def row(self, r: int) -> MetaBatch:
+        """Row r alone (a task, or a part of one)."""
+        return MetaBatch(self.tasks[r:r + 1], [e.task(r) for e in self.episodes],
+                         [b.rows([r]) for b in self.batches], [{n: x[r:r + 1] for n, x in p.items()} for p in self.params])
+
+    def _tasks_from_parts(self, num_tasks: int) -> MetaBatch:
+        """Rows that are the q parts of each task in order, (t, 0), (t, 1), …, folded into one row per task."""
+        q = len(self.tasks) // num_tasks
+
+        def fold_episodes(eps):
+            if isinstance(eps, EpisodeStats):
+                fold = lambda x: x.reshape(num_tasks, q * x.shape[1])
+                return EpisodeStats(fold(eps.returns), fold(eps.lengths),
+                                    None if eps.successes is None else fold(eps.successes))
+            fold = lambda x: x.reshape(x.shape[0], num_tasks, q * x.shape[2], *x.shape[3:])
+            return Episodes(fold(eps.observations), fold(eps.actions), fold(eps.rewards), fold(eps.mask),
+                            {k: fold(v) for k, v in eps.infos.items()}, self.tasks[::q])
+
+        def fold_batch(b: TaskBatch) -> TaskBatch:
+            fold = lambda x: x.reshape(num_tasks, q * x.shape[1], *x.shape[2:])
+            return TaskBatch(fold(b.observations), fold(b.actions), fold(b.mask), fold(b.advantages),
+                             None if b.counts is None else b.counts[::q].contiguous())
+
+        return MetaBatch(self.tasks[::q], [fold_episodes(e) for e in self.episodes],
+                         [fold_batch(b) for b in self.batches],
+                         [{n: x[::q].contiguous() for n, x in p.items()} for p in self.params])
 
     def trpo_terms(self, learner):
         """The TRPO meta-step's terms of this meta-batch: one :class:`~rlmaml.rl.algos.trpo.ShardTerms` per shard
         it was sampled in, summed in shard order (:class:`~rlmaml.rl.algos.trpo.LocalTerms`)."""
-        from .algos.trpo import LocalTerms, fisher_counts
+        from .algos.trpo import LocalTerms, fisher_counts, fisher_parts
 
         parts = self.parts or [self]
-        counts = fisher_counts(learner.fisher_tasks, [p.valid.num_tasks for p in parts])
-        return LocalTerms([learner.shard_terms(p.train_batches, p.valid, len(self.tasks), count)
-                           for p, count in zip(parts, counts)])
+        if all(p.shard is None for p in parts):
+            counts = fisher_counts(learner.fisher_tasks, [p.valid.num_tasks for p in parts])
+            return LocalTerms([learner.shard_terms(p.train_batches, p.valid, len(self.tasks), count)
+                               for p, count in zip(parts, counts)])
+        return LocalTerms([learner.shard_terms(p.train_batches, p.valid, len(self.tasks),
+                                               fisher_parts(p.shard, learner.fisher_tasks, len(self.tasks)),
+                                               p.shard.parts) for p in parts])
 
     @property
     def train_batches(self) -> list[TaskBatch]:
@@ -116,6 +165,7 @@ def action_sampler(policy: Policy, params: Mapping[str, Tensor], device, shard: 
     and the shard's rows kept, a = μ + σ·ε_rows, so a shard acts as its rows of the whole batch would.
     """
     device = torch.device(device)
+    rows = None if shard is None else torch.as_tensor(shard.noise_rows(), dtype=torch.long)
 
     def sample_actions(obs: torch.Tensor) -> torch.Tensor:
         pi = policy.distribution(params, obs.to(device), stacked=True)
@@ -124,40 +174,13 @@ def action_sampler(policy: Policy, params: Mapping[str, Tensor], device, shard: 
                 raise UserError("a sharded sampler needs a Gaussian policy (continuous actions)")
             loc, scale = pi.base_dist.loc.cpu(), pi.base_dist.scale.cpu()
             noise = torch.empty(shard.total, *loc.shape[1:]).normal_()  # as torch.normal(μ, σ) of the whole batch
-            return noise[shard.start:shard.start + loc.shape[0]] * scale + loc
+            return noise[rows] * scale + loc
         if device.type == "cpu":
             return pi.sample()
         if isinstance(pi, Independent):
             return torch.normal(pi.base_dist.loc.cpu(), pi.base_dist.scale.cpu())
         return Categorical(logits=pi.logits.cpu(), validate_args=False).sample()
     return sample_actions
-
-
-@dataclass(frozen=True)
-class Shard:
-    """Tasks ``start .. stop − 1`` of a meta-batch of ``total`` tasks."""
-
-    start: int
-    stop: int
-    total: int
-
-    @property
-    def num_tasks(self) -> int:
-        return self.stop - self.start
-
-
-def shards(num_tasks: int, num_shards: int) -> list[Shard]:
-    """``num_tasks`` split into ``num_shards`` contiguous shards, the first ``num_tasks % num_shards`` one task
-    larger: sizes ⌈N/S⌉ then ⌊N/S⌋."""
-    if num_shards < 1 or num_shards > num_tasks:
-        raise UserError(f"cannot split {num_tasks} tasks into {num_shards} shards: need 1 <= shards <= tasks")
-    base, extra = divmod(num_tasks, num_shards)
-    bounds, start = [], 0
-    for i in range(num_shards):
-        stop = start + base + (i < extra)
-        bounds.append(Shard(start, stop, num_tasks))
-        start = stop
-    return bounds
 
 
 class LocalSampler:
@@ -172,8 +195,8 @@ class LocalSampler:
                  shard: Shard | None = None):
         self.env, self.policy = env, policy
         self.shard = shard
-        if shard is not None:  # the env's copies are rows start·E … of the whole batch's
-            env.copy_offset = shard.start * episodes_per_task
+        if shard is not None:  # the env's copies are these copies of the whole batch's
+            env.copy_indices = shard.copy_indices(episodes_per_task)
         self.episodes_per_task, self.horizon = episodes_per_task, horizon
         self.gamma, self.gae_lambda = gamma, gae_lambda
         self.device = torch.device(device)
@@ -199,21 +222,36 @@ class LocalSampler:
 
     def sample(self, params: Mapping[str, Tensor], tasks: Sequence[dict], seeds: Sequence[int],
                step_sizes: Sequence[float]) -> MetaBatch:
+        """The meta-batch of ``tasks`` (this sampler's shard of them, when it has one whose rows are whole tasks)."""
+        tasks = list(tasks)
+        if self.shard is not None and self.shard.parts != tuple((t, 0) for t in range(self.shard.start, self.shard.stop)):
+            raise UserError("a sampler of parts of tasks samples through sample_program and the other shards")
+        return run_alone(self.sample_program(params, tasks, seeds, step_sizes))
+
+    def sample_program(self, params: Mapping[str, Tensor], tasks: Sequence[dict], seeds: Sequence[int],
+                       step_sizes: Sequence[float]):
+        """Shard program (:mod:`rlmaml.rl.parts`): the phases of this sampler's rows, ``tasks[p]`` the task of
+        row p (its shard's parts, or whole tasks); each task's baseline, normalisation and inner gradient are
+        summed over its parts. Returns the :class:`MetaBatch` of the rows (with ``shard``)."""
         k = len(step_sizes)
         if len(seeds) != k + 1:
             raise ValueError(f"{k} inner steps need {k + 1} rollout seeds, got {len(seeds)}")
         tasks = list(tasks)
+        parts = list(self.shard.parts) if self.shard is not None else [(t, 0) for t in range(len(tasks))]
+        part_tasks = [t for t, _ in parts]
         current = stack_params({n: p.detach().to(self.device) for n, p in params.items()}, len(tasks))
-        phases = MetaBatch(tasks, [], [], [])
+        phases = MetaBatch(tasks, [], [], [], shard=self.shard)
         for j in range(k + 1):
             eps = rollout(self.env, action_sampler(self.policy, current, self.device, self.shard), tasks,
                           self.episodes_per_task, self.horizon, seed=seeds[j])
-            batch = TaskBatch.from_episodes(eps, self.gamma, self.gae_lambda, device=self.device)
+            advantages, counts = yield from eps.advantages_program(self.gamma, self.gae_lambda, part_tasks)
+            batch = TaskBatch.from_advantages(eps, advantages, counts, device=self.device)
             phases.episodes.append(eps)
             phases.batches.append(batch)
             phases.params.append(current)
             if j < k:
-                current = adapted_params_for_sampling(self.policy, current, batch, step_sizes[j], self.inner_loss)
+                current = yield from adapted_params_program(self.policy, current, batch, step_sizes[j],
+                                                            self.inner_loss, parts)
         return phases
 
 
@@ -238,20 +276,19 @@ class ShardedLocalSampler:
                  num_shards: int = 1, **options):
         num_tasks = num_tasks or cfg.meta_batch_size
         self.record = bool(options.get("record_state"))
-        self.samplers = [LocalSampler.from_config(cfg, policy, device, shard=shard, **options)
-                         for shard in shards(num_tasks, min(num_shards, num_tasks))]
+        episodes = options.pop("episodes_per_task", None) or cfg.episodes_per_task
+        self.shards = layout(cfg, num_tasks, num_shards, episodes)
+        self.samplers = [LocalSampler.from_config(cfg, policy, device, shard=shard,
+                                                  episodes_per_task=episodes // task_split(cfg, episodes), **options)
+                         for shard in self.shards]
 
     def sample(self, params: Mapping[str, Tensor], tasks: Sequence[dict], seeds: Sequence[int],
                step_sizes: Sequence[float]) -> MetaBatch:
-        parts = []
-        for sampler in self.samplers:
-            part = sampler.sample(params, tasks[sampler.shard.start:sampler.shard.stop], seeds, step_sizes)
-            part.shard = sampler.shard
-            parts.append(part)
+        tasks = list(tasks)
+        parts = run_programs([sampler.sample_program(params, [tasks[t] for t, _ in sampler.shard.parts], seeds,
+                                                     step_sizes) for sampler in self.samplers])
         # unless recorded, only the statistics of each shard's episodes, as the distributed workers send them
-        batch = MetaBatch.concatenate(parts, Episodes.concatenate if self.record else EpisodeStats.concatenate)
-        batch.parts = parts
-        return batch
+        return MetaBatch.join(parts, Episodes.concatenate if self.record else EpisodeStats.concatenate)
 
 
     def close(self) -> None:
@@ -266,9 +303,28 @@ def close_sampler(sampler) -> None:
         close()
 
 
+def task_split(cfg, episodes_per_task: int | None = None) -> int:
+    """q: the parts each task is cut into (``task_split``), for meta-batches of ``episodes_per_task`` (default
+    the config's) episodes per task; a one-line error when q does not divide them."""
+    q = int(getattr(cfg, "task_split", 1))
+    episodes = episodes_per_task or cfg.episodes_per_task
+    if episodes % q:
+        raise UserError(f"config key 'task_split': {q} does not divide the {episodes} episodes per task; allowed: a "
+                        f"divisor of {episodes}")
+    return q
+
+
+def layout(cfg, num_tasks: int, num_shards: int, episodes_per_task: int | None = None) -> list[Shard]:
+    """The shards of a meta-batch of ``num_tasks`` tasks for ``cfg`` (:func:`rlmaml.rl.parts.assign_parts`, its
+    ``task_split`` and ``fisher_tasks``); at most one shard per part."""
+    q = task_split(cfg, episodes_per_task)
+    return shards(num_tasks, min(num_shards, num_tasks * q), q, getattr(cfg, "fisher_tasks", 0))
+
+
 def local_sampler(cfg, policy: Policy, device: str | torch.device = "cpu", **options) -> Sampler:
-    """``sampler=local``: one engine for the meta-batch, or ``num_workers`` shards of it in turn."""
-    if getattr(cfg, "num_workers", 1) > 1:
+    """``sampler=local``: one engine for the meta-batch, or ``num_workers`` shards of it in turn (or tasks cut
+    into ``task_split`` parts)."""
+    if getattr(cfg, "num_workers", 1) > 1 or task_split(cfg, options.get("episodes_per_task")) > 1:
         return ShardedLocalSampler(cfg, policy, device, num_shards=cfg.num_workers, **options)
     return LocalSampler.from_config(cfg, policy, device, **options)
 

@@ -49,12 +49,15 @@ from ..objectives import (
     InnerLoss,
     MetaObjective,
     TaskBatch,
+    _summed_flat,
     detach_distribution,
     log_probs,
     mean_kl,
     reinforce_loss,
     surrogate_loss,
+    whole_tasks,
 )
+from ..parts import ordered_sum, run_alone, run_programs
 from ..policies import Policy
 from .base import all_finite, empty_metrics, leaf_copy, load_params_, params_state, rejected
 
@@ -64,9 +67,10 @@ class StepRejected(Exception):
 
 
 def fisher_counts(fisher_tasks: int, shard_sizes: Sequence[int]) -> list[int]:
-    """How many of its first tasks each shard gives the subsampled Fisher: n = ``fisher_tasks`` split over the
-    shards as evenly as their sizes allow (the first ``n mod S`` one more), so that every worker shares the
-    Fisher-vector products; one shard gives its first n. Every task of every shard when n is 0 or ≥ N."""
+    """How many of its first tasks each shard of whole tasks gives the subsampled Fisher: n = ``fisher_tasks``
+    split over the shards as evenly as their sizes allow (the first ``n mod S`` one more); one shard gives its
+    first n. Every task of every shard when n is 0 or ≥ N. (The shards of :func:`rlmaml.rl.parts.assign_parts`
+    carry their Fisher parts first instead: :func:`fisher_parts`.)"""
     total = sum(shard_sizes)
     if not 0 < fisher_tasks < total:
         return list(shard_sizes)
@@ -78,21 +82,33 @@ def fisher_counts(fisher_tasks: int, shard_sizes: Sequence[int]) -> list[int]:
     return counts
 
 
+def fisher_parts(shard, fisher_tasks: int, num_tasks: int) -> int:
+    """The shard's first rows that belong to the first n = ``fisher_tasks`` tasks (all when n is 0 or ≥ N)."""
+    if not 0 < fisher_tasks < num_tasks:
+        return shard.num_tasks
+    return sum(1 for t, _ in shard.parts if t < fisher_tasks)
+
+
 class ShardTerms:
-    """A shard's share of the TRPO meta-step: T of the N tasks of a meta-batch.
+    """A shard's share of the TRPO meta-step: its rows of the N tasks of a meta-batch (whole tasks, or parts of
+    tasks, :mod:`rlmaml.rl.parts`).
 
         S_s = −(1/N) Σ_{t∈s} mean[π_θ'_t/π_old · A],   g_s = J_sᵀ ∇_θ' S_s,   (F v)_s = J_sᵀ F'_s J_s v,
 
     F'_s the Hessian of KL_s = (1/n) Σ_{t < m_s} mean KL(π_old ‖ π_θ'_t) over the shard's first m_s =
-    ``fisher_count`` tasks (:func:`fisher_counts`; n = ``fisher_tasks``, 0: every task, n = N). :meth:`setup`
+    ``fisher_count`` rows (:func:`fisher_counts`; n = ``fisher_tasks``, 0: every task, n = N). :meth:`setup`
     computes S_s and g_s at θ and keeps what the products and the line search need (π_old, the chains of inner
-    Hessians); :meth:`surrogate_and_kl` gives (S_s, KL_s) at a candidate θ.
+    Hessians); :meth:`surrogate_and_kl` gives (S_s, KL_s) at a candidate θ. Each has a ``*_program`` form, a
+    shard program whose per-task sums run over every shard holding parts of its tasks; the plain methods run
+    it alone (rows that are whole tasks).
     """
 
     def __init__(self, objective: MetaObjective, train_batches: Sequence[TaskBatch], valid: TaskBatch, *,
-                 num_tasks: int | None = None, fisher_tasks: int = 0, fisher_count: int | None = None):
+                 num_tasks: int | None = None, fisher_tasks: int = 0, fisher_count: int | None = None,
+                 parts: Sequence[tuple[int, int]] | None = None):
         self.objective, self.train_batches, self.valid = objective, list(train_batches), valid
         self.num_tasks = num_tasks or valid.num_tasks
+        self.parts = whole_tasks(valid.num_tasks) if parts is None else list(parts)
         self.subsampled = 0 < fisher_tasks < self.num_tasks
         self.fisher_norm = fisher_tasks if self.subsampled else self.num_tasks
         if not self.subsampled:
@@ -102,47 +118,70 @@ class ShardTerms:
         self.old_logp = self.old_pi = self._fisher = None
 
     def setup(self, theta: Mapping[str, Tensor]) -> tuple[Tensor, Tensor]:
+        return run_alone(self.setup_program(theta))
+
+    def fisher_vector_product(self, v: Tensor) -> Tensor:
+        return run_alone(self.fisher_vector_product_program(v))
+
+    def surrogate_and_kl(self, theta: Mapping[str, Tensor]) -> tuple[float, float]:
+        return run_alone(self.surrogate_and_kl_program(theta))
+
+    def setup_program(self, theta: Mapping[str, Tensor]):
         """(S_s, g_s) at θ, in factored form (module docstring); with ``fisher_tasks`` = n < N the Fisher is that
         of the shard's tasks among the first n (a second, smaller chain)."""
-        policy, valid = self.objective.policy, self.valid
-        chain, fast_leaves = self.objective.chain(theta, self.train_batches, valid.num_tasks)
+        policy, valid, parts = self.objective.policy, self.valid, self.parts
+        chain, fast_leaves = yield from self.objective.chain(theta, self.train_batches, valid.num_tasks, parts)
         logp, pi = log_probs(policy, fast_leaves, valid)
         self.old_logp, self.old_pi = logp.detach(), detach_distribution(pi)
         loss = surrogate_loss(logp, self.old_logp, valid, self.num_tasks)
+        m = self.fisher_count
         if self.subsampled:
             grad_fast = torch.autograd.grad(loss, list(fast_leaves.values()))
-            m = self.fisher_count
-            if m > 0:
+            if m == 0:  # no Fisher rows here: the other shards' sums still need this one's turns
+                for _ in self.train_batches:
+                    yield {}
+                fisher_chain = chain
+            else:
+                fisher_chain, fisher_leaves = yield from self.objective.chain(
+                    theta, [b.first_tasks(m) for b in self.train_batches], m, parts[:m])
                 fisher_valid = valid.first_tasks(m)
-                fisher_chain, fisher_leaves = self.objective.chain(theta, [b.first_tasks(m) for b in self.train_batches],
-                                                                   m)
                 _, fisher_pi = log_probs(policy, fisher_leaves, fisher_valid)
-                kl = mean_kl(detach_distribution(fisher_pi), fisher_pi, fisher_valid.mask, self.fisher_norm)
+                kl = mean_kl(detach_distribution(fisher_pi), fisher_pi, fisher_valid.mask, self.fisher_norm,
+                             fisher_valid.counts)
         else:
             grad_fast = torch.autograd.grad(loss, list(fast_leaves.values()), retain_graph=True)
             fisher_chain, fisher_leaves = chain, fast_leaves
-            kl = mean_kl(self.old_pi, pi, valid.mask, self.fisher_norm)
-        g = chain.vjp(flatten(grad_fast))
-        self._fisher = None if self.fisher_count == 0 else (fisher_chain,
-                                                            hessian_vector_product(lambda: kl, fisher_leaves))
+            kl = mean_kl(self.old_pi, pi, valid.mask, self.fisher_norm, valid.counts)
+        u = yield from _summed_flat(parts, flatten(grad_fast), fast_leaves)
+        g = yield from chain.vjp_program(u)
+        self._fisher = None if m == 0 else (fisher_chain, hessian_vector_product(lambda: kl, fisher_leaves),
+                                            fisher_leaves)
+        self._fisher_chain = fisher_chain
         return loss.detach(), g
 
-    def fisher_vector_product(self, v: Tensor) -> Tensor:
+    def fisher_vector_product_program(self, v: Tensor):
         """(F v)_s = J_sᵀ F'_s J_s v (zero for a shard without Fisher tasks)."""
-        if self._fisher is None:
+        if self._fisher is None:  # no Fisher rows here: the other shards' sums still need this one's turns
+            chain = self._fisher_chain
+            for _ in range(2 * len(chain.hessians) + 1):
+                yield {}
             return torch.zeros_like(v)
-        chain, kl_hessian = self._fisher
-        return chain.vjp(kl_hessian(chain.jvp(v)))
+        chain, kl_hessian, leaves = self._fisher
+        u = yield from chain.jvp_program(v)
+        z = yield from _summed_flat(chain.parts, kl_hessian(u), leaves)
+        return (yield from chain.vjp_program(z))
 
-    def surrogate_and_kl(self, theta: Mapping[str, Tensor]) -> tuple[float, float]:
+    def surrogate_and_kl_program(self, theta: Mapping[str, Tensor]):
         """(S_s, KL_s over every task of the shard) at candidate θ, the adaptation re-run on the same episodes."""
-        return self.objective.surrogate_and_kl(theta, self.train_batches, self.valid, self.old_logp, self.old_pi,
-                                               self.num_tasks)
+        return (yield from self.objective.surrogate_and_kl_program(theta, self.train_batches, self.valid,
+                                                                   self.old_logp, self.old_pi, self.num_tasks,
+                                                                   self.parts))
 
 
 class SummedTerms:
     """Terms that are sums of the shards' shares, in shard order (whoever answers first); subclasses say how to
-    ask the shards: :meth:`shares` gives the list of every shard's answer to ``method(*args)``."""
+    ask the shards: :meth:`shares` gives the list of every shard's answer to ``method(*args)`` (the shard
+    programs of :class:`ShardTerms`, run side by side)."""
 
     def shares(self, method: str, *args) -> list:
         raise NotImplementedError
@@ -161,22 +200,16 @@ class SummedTerms:
 
 
 class LocalTerms(SummedTerms):
-    """The shards of a meta-batch in this process (:class:`ShardTerms`)."""
+    """The shards of a meta-batch in this process (:class:`ShardTerms`), their programs run side by side."""
 
     def __init__(self, shards: Sequence[ShardTerms]):
         self.shards = list(shards)
 
     def shares(self, method: str, *args) -> list:
-        return [getattr(shard, method)(*args) for shard in self.shards]
+        return run_programs([getattr(shard, f"{method}_program")(*args) for shard in self.shards])
 
 
-def _ordered_sum(xs):
-    """x_0 + x_1 + … left to right (the one order every engine sums shards in)."""
-    xs = iter(xs)
-    total = next(xs)
-    for x in xs:
-        total = total + x
-    return total
+_ordered_sum = ordered_sum
 
 
 class TRPO:
@@ -216,11 +249,12 @@ class TRPO:
 
     # -- the terms of a meta-batch
     def shard_terms(self, train_batches: Sequence[TaskBatch], valid: TaskBatch, num_tasks: int | None = None,
-                    fisher_count: int | None = None) -> ShardTerms:
-        """The terms of one shard of ``num_tasks`` (default: the whole meta-batch) whose first ``fisher_count``
-        tasks enter the subsampled Fisher (:func:`fisher_counts`)."""
+                    fisher_count: int | None = None, parts: Sequence[tuple[int, int]] | None = None) -> ShardTerms:
+        """The terms of one shard of a meta-batch of ``num_tasks`` (default: the whole meta-batch) whose first
+        ``fisher_count`` rows enter the subsampled Fisher (:func:`fisher_counts`); its rows are ``parts`` of tasks
+        (default whole tasks)."""
         return self.terms_class(self.objective, train_batches, valid, num_tasks=num_tasks,
-                                fisher_tasks=self.fisher_tasks, fisher_count=fisher_count)
+                                fisher_tasks=self.fisher_tasks, fisher_count=fisher_count, parts=parts)
 
     def terms(self, train_batches: Sequence[TaskBatch], valid: TaskBatch) -> LocalTerms:
         """The terms of a meta-batch held here as one shard."""

@@ -61,6 +61,18 @@ def test_ray_workers_log_the_local_shards_numbers_bit_for_bit(cluster, tmp_path,
     assert _metrics(tmp_path / f"local-{workers[-1]}")[0]["env_steps"] > 0
 
 
+@pytest.mark.parametrize("preset", ["navigation", "halfcheetah-vel"])
+def test_tasks_split_into_parts_on_ray_workers_log_the_local_shards_numbers_bit_for_bit(cluster, tmp_path, preset):
+    """task_split=3 (navigation; 2 for the cheetah): more workers than tasks would allow, every task's parts on
+    several workers and summed per task across them."""
+    q, n = (3, 3) if preset == "navigation" else (2, 3)
+    extra = [f"task_split={q}", "episodes_per_task=6" if preset == "navigation" else "episodes_per_task=2",
+             "meta_batch_size=2", f"num_workers={n}"]
+    local = _train(tmp_path / "local", preset, *extra)
+    remote = _train(tmp_path / "ray", preset, "sampler=ray", *extra)
+    assert remote == local and len(remote) == 5 and all(r["step_accepted"] for r in remote)
+
+
 def test_one_ray_worker_is_the_plain_local_run(cluster, tmp_path):
     plain = _train(tmp_path / "plain", "navigation")
     assert _train(tmp_path / "ray", "navigation", "sampler=ray", "num_workers=1") == plain

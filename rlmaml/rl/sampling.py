@@ -287,7 +287,9 @@ class ShardedLocalSampler:
         tasks = list(tasks)
         parts = run_programs([sampler.sample_program(params, [tasks[t] for t, _ in sampler.shard.parts], seeds,
                                                      step_sizes) for sampler in self.samplers])
-        # unless recorded, only the statistics of each shard's episodes, as the distributed workers send them
+        if not self.record:  # only the statistics of each shard's episodes, as the distributed workers send them
+            for part in parts:
+                part.episodes = [EpisodeStats.of(e) for e in part.episodes]
         return MetaBatch.join(parts, Episodes.concatenate if self.record else EpisodeStats.concatenate)
 
 

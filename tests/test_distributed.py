@@ -238,17 +238,29 @@ def test_sigterm_stops_a_ray_run_with_a_checkpoint_that_resumes_exactly(tmp_path
 
 
 def test_the_scaling_model_is_built_from_measured_shard_costs(cluster, capsys):
-    from rlmaml.bench.scaling import predict
+    from rlmaml.bench.scaling import needed_shards, predict
 
-    costs = {1: {"sample": 1.0, "setup": 0.2, "fvp": 0.01, "search": 0.05},
-             2: {"sample": 2.0, "setup": 0.4, "fvp": 0.02, "search": 0.10}}
-    model = predict(costs, total=4, fisher_total=2, cg_iters=10, trials=2, latency=0.0, workers=(1, 2, 4))
-    # W=1: n=4 (extrapolated: sample 4, setup 0.8, search 0.2), m=2 (fvp 0.02): 4 + 0.8 + 10·0.02 + 2·0.2
-    assert model[1]["seconds"] == pytest.approx(5.4) and model[1]["efficiency"] == pytest.approx(1.0)
-    assert model[4]["shard_tasks"] == 1 and model[4]["fisher_tasks"] == 1
-    assert model[4]["seconds"] == pytest.approx(1.0 + 0.2 + 0.1 + 0.1)
-    assert main(["bench", "scaling", "--preset", "navigation", "--sizes", "1", "2", "--repeats", "1",
-                 "meta_batch_size=4", "episodes_per_task=2", "horizon=8", "hidden_sizes=[8]"]) == 0
+    def cost(q, n, m):  # seconds of a shard of n parts (m in the Fisher) of tasks cut into q
+        return {"sample": 0.1 + n / q, "setup": 0.2 * n / q, "fvp": 0.01 + 0.05 * m / q, "search": 0.02 * n / q,
+                "rounds": {"sample": 8, "setup": 5, "fvp": 3, "search": 1}, "bytes": {k: 100 for k in
+                                                                                  ("sample", "setup", "fvp", "search")}}
+
+    keys = needed_shards(4, 2, [1, 2], (1, 2, 4, 8))
+    assert keys == {(1, 4, 2), (1, 2, 1), (1, 1, 1), (2, 8, 4), (2, 4, 2), (2, 2, 1), (2, 1, 1)}
+    model = predict({k: cost(*k) for k in keys}, {"tasks": 4, "fisher_tasks": 2, "splits": [1, 2]}, cg_iters=10,
+                    trials=2, latency=0.001, workers=(1, 2, 4, 8))
+    # W=1: whole tasks (n=4, m=2), 2 + K + J = 14 round trips: 4.1 + 0.8 + 10·0.11 + 2·0.08 + 0.014
+    assert model[1]["task_split"] == 1 and model[1]["seconds"] == pytest.approx(6.174)
+    # W=8 needs halves (n=1, m=1 of q=2), joined: 8 + 5 + 10·3 + 2·1 more round trips
+    assert model[8] == pytest.approx({"task_split": 2, "shard_parts": 1, "fisher_parts": 1, "round_trips": 59,
+                                      "seconds": 0.6 + 0.1 + 10 * 0.035 + 2 * 0.01 + 0.059,
+                                      "shares_bytes": (100 + 100 + 10 * 100 + 2 * 100) * 8,
+                                      "efficiency": 6.174 / (8 * (0.6 + 0.1 + 0.35 + 0.02 + 0.059))})
+    assert main(["bench", "scaling", "--preset", "navigation", "--splits", "1", "2", "--workers", "1", "2", "8",
+                 "--repeats", "1", "meta_batch_size=4", "episodes_per_task=2", "horizon=8", "hidden_sizes=[8]",
+                 "fisher_tasks=2"]) == 0
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert set(result["model"]) == {"1", "2", "4"} and result["round_trip_seconds"] > 0
-    assert result["model"]["1"]["efficiency"] == 1.0 and all(v > 0 for v in result["shard_seconds"]["2"].values())
+    assert set(result["model"]) == {"1", "2", "8"} and result["round_trip_seconds"] > 0
+    assert result["model"]["1"]["efficiency"] == 1.0 and result["model"]["8"]["task_split"] == 2
+    halves = result["shard_seconds"]["q=2 n=1 m=1"]
+    assert halves["rounds"]["fvp"] == 3 and halves["rounds"]["sample"] == 2 * 3 + 1  # two phases, one inner step and halves["bytes"]["fvp"] > 0

@@ -1,15 +1,19 @@
-"""A scaling model of task-parallel meta-batches, built from measured per-shard costs; prints one JSON object.
+"""A scaling model of task-parallel meta-batches, built from measured shard costs; prints one JSON object.
 
-With W workers a meta-batch of N tasks has shards of n = ⌈N/W⌉ tasks, m = ⌈n_F/W⌉ of them in the subsampled
-Fisher (n_F = ``fisher_tasks``, or N), and one TRPO step makes 1 + K + J round trips (setup, K = ``cg_iters``
-Fisher-vector products, J line-search trials). The slowest shard sets the pace of every round:
+With W workers a meta-batch of N tasks, each cut into q parts of E/q episodes (``task_split``, a divisor of E;
+:mod:`rlmaml.rl.parts`), has shards of at most n = ⌈Nq/W⌉ parts, at most m = ⌈n_F·q/W⌉ of them parts of the
+subsampled Fisher's tasks (n_F = ``fisher_tasks``, or N). The slowest shard sets the pace of every round:
 
-    T(W) = t_sample(n) + t_setup(n, m) + K·t_fvp(m) + J·t_search(n) + (1 + K + J + 1)·ℓ
+    T(W, q) = t_sample(n) + t_setup(n, m) + K·t_fvp(m) + J·t_search(n) + R(q)·ℓ
 
-with the per-shard times t_·(n) measured here, one shard of n tasks on one thread, for n on a grid (linear in
-n between the grid points and beyond), and ℓ the measured time of one round trip to a Ray worker (a call that
-does nothing; between machines it adds the network's). The efficiency is E(W) = T(1) / (W · T(W)). The model
-leaves out the driver's own arithmetic (θ-sized vector operations) and any sharing of a machine between workers.
+with the shard times t_· measured here for exactly those (q, n, m), one shard on one thread (K = ``cg_iters``
+Fisher-vector products, J line-search trials), ℓ the measured time of one round trip to a Ray worker (a call
+that does nothing; between machines it adds the network's), and R(q) the round trips of one meta-batch: 2 + K + J
+when no task has parts on two shards, else one more for every per-task sum the shard programs make (counted
+here as they run). For each W the model keeps the q with the least T(W, q); the efficiency is
+E(W) = T(1, 1) / (W · T(W, q)). It also reports the bytes of shares and totals a joined layout sends per
+meta-batch (θ-sized vectors per task and shard, counted here), for the network between machines. It leaves out
+the driver's own arithmetic and any sharing of a machine between workers.
 """
 
 from __future__ import annotations
@@ -18,7 +22,6 @@ import argparse
 import json
 import math
 
-import numpy as np
 import torch
 
 from ..config import load_config
@@ -27,7 +30,8 @@ from ..rl.algos import make_meta_optimizer
 from ..rl.algos.trpo import ShardTerms
 from ..rl.components import make_env, make_policy
 from ..rl.config import TrainConfig
-from ..rl.sampling import LocalSampler, Shard, batch_seeds
+from ..rl.parts import Shard, sum_shares
+from ..rl.sampling import LocalSampler, batch_seeds
 from .timing import median_seconds
 
 WORKERS = (1, 2, 4, 8, 16, 32, 64)
@@ -35,37 +39,75 @@ WORKERS = (1, 2, 4, 8, 16, 32, 64)
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--preset", default="halfcheetah-vel", help="RL preset (default halfcheetah-vel)")
-    parser.add_argument("--sizes", type=int, nargs="+", default=[1, 2, 5, 10], help="shard sizes measured (tasks)")
+    parser.add_argument("--splits", type=int, nargs="+", default=None,
+                        help="task splits q tried (divisors of episodes_per_task; default every divisor up to 10)")
+    parser.add_argument("--workers", type=int, nargs="+", default=list(WORKERS), help="worker counts W modelled")
     parser.add_argument("--line-search", type=int, default=2, help="line-search trials per step J (default 2)")
-    parser.add_argument("--repeats", type=int, default=2, help="timings per size, median (default 2)")
+    parser.add_argument("--repeats", type=int, default=2, help="timings per shard, median (default 2)")
     parser.add_argument("overrides", nargs="*", default=[], help="config overrides key=value")
 
 
-def shard_costs(cfg: TrainConfig, n: int, fisher: int, repeats: int) -> dict:
-    """Seconds of one shard of ``n`` tasks (``fisher`` of them in the Fisher): sampling, setup, one Fisher-vector
-    product and one line-search trial."""
+class _Counted:
+    """Runs one shard program alone, answering each yield with the shard's own totals, and counts the yields
+    and the bytes of the shares and totals (what a joined layout sends through the driver)."""
+
+    def __init__(self):
+        self.rounds = self.bytes = 0
+
+    def __call__(self, program):
+        from ..distributed.ray_sampler import nbytes
+
+        reply = None
+        while True:
+            try:
+                shares = program.send(reply)
+            except StopIteration as stop:
+                return stop.value
+            (reply,) = sum_shares([shares])
+            self.rounds += 1
+            self.bytes += nbytes(shares) + nbytes(reply)
+
+
+def shard_parts(cfg: TrainConfig, q: int, n: int, m: int) -> tuple:
+    """n parts of tasks cut into q: the first m of them parts of the Fisher's tasks, then parts of the others."""
+    n_f = cfg.fisher_tasks or cfg.meta_batch_size
+    fisher = [(t, j) for t in range(n_f) for j in range(q)][:m]
+    other = [(t, j) for t in range(n_f, cfg.meta_batch_size) for j in range(q)][: n - m]
+    return tuple(fisher + other)
+
+
+def shard_costs(cfg: TrainConfig, q: int, n: int, m: int, repeats: int) -> dict:
+    """Seconds of one shard of ``n`` parts (``m`` of them in the Fisher) of tasks cut into ``q``: sampling, setup,
+    one Fisher-vector product and one line-search trial; and the round trips and bytes each makes when the tasks'
+    other parts are on other shards."""
     torch.manual_seed(cfg.seed)
     policy = make_policy(cfg, make_env(cfg, 1, 1))
     learner = make_meta_optimizer(cfg, policy, dict(policy.named_parameters()))
-    sampler = LocalSampler.from_config(cfg, policy, shard=Shard(0, n, cfg.meta_batch_size))
-    seeds = batch_seeds(cfg.seed, 0, cfg.inner_steps + 2)
-    tasks = sampler.env.sample_tasks(n, seed=seeds[0])
+    parts = shard_parts(cfg, q, n, m)
+    shard = Shard(0, n, cfg.meta_batch_size * q, parts, q, joined=True)
+    sampler = LocalSampler.from_config(cfg, policy, shard=shard, episodes_per_task=cfg.episodes_per_task // q)
+    seeds = batch_seeds(cfg.seed, 0, cfg.num_inner_steps + 2)
+    tasks = sampler.env.sample_tasks(cfg.meta_batch_size, seed=seeds[0])
+    counted = {kind: _Counted() for kind in ("sample", "setup", "fvp", "search")}
     batch = None
 
     def sample():
         nonlocal batch
-        batch = sampler.sample(learner.params, tasks, seeds[1:], [cfg.fast_lr] * cfg.inner_steps)
+        batch = counted["sample"](sampler.sample_program(learner.params, [tasks[t] for t, _ in parts], seeds[1:],
+                                                         [cfg.fast_lr] * cfg.num_inner_steps))
 
     costs = {"sample": median_seconds(sample, repeats)}
     terms = ShardTerms(learner.objective, batch.train_batches, batch.valid, num_tasks=cfg.meta_batch_size,
-                       fisher_tasks=cfg.fisher_tasks or cfg.meta_batch_size, fisher_count=fisher)
+                       fisher_tasks=cfg.fisher_tasks, fisher_count=m, parts=parts)
     with torch.enable_grad():
-        costs["setup"] = median_seconds(lambda: terms.setup(learner.params), repeats)
+        costs["setup"] = median_seconds(lambda: counted["setup"](terms.setup_program(learner.params)), repeats)
         v = torch.randn(sum(p.numel() for p in learner.params.values()))
-        costs["fvp"] = median_seconds(lambda: terms.fisher_vector_product(v), repeats)
+        costs["fvp"] = median_seconds(lambda: counted["fvp"](terms.fisher_vector_product_program(v)), repeats)
     moved = {k: p.detach() * 0.999 for k, p in learner.params.items()}
-    costs["search"] = median_seconds(lambda: terms.surrogate_and_kl(moved), repeats)
+    costs["search"] = median_seconds(lambda: counted["search"](terms.surrogate_and_kl_program(moved)), repeats)
     sampler.close()
+    costs["rounds"] = {k: c.rounds / repeats for k, c in counted.items()}
+    costs["bytes"] = {k: c.bytes / repeats for k, c in counted.items()}
     return costs
 
 
@@ -87,42 +129,57 @@ class _Pong:
         return x
 
 
-def predict(costs: dict[int, dict], total: int, fisher_total: int, cg_iters: int, trials: int, latency: float,
-            workers=WORKERS) -> dict:
-    """T(W) and E(W) of the module docstring from the measured ``costs[n][kind]`` (linear in n)."""
-    sizes = sorted(costs)
-
-    def at(kind: str, n: float) -> float:
-        return float(np.interp(n, sizes, [costs[s][kind] for s in sizes], left=None, right=None)) if n <= sizes[-1] \
-            else costs[sizes[-1]][kind] + (n - sizes[-1]) * (costs[sizes[-1]][kind] - costs[sizes[-2]][kind]) / (
-                sizes[-1] - sizes[-2])
-
+def predict(costs, cfg_counts: dict, cg_iters: int, trials: int, latency: float, workers=WORKERS) -> dict:
+    """T(W, q) and E(W) of the module docstring from measured ``costs[(q, n, m)]``, the best q for each W.
+    ``cfg_counts``: {"tasks": N, "fisher_tasks": n_F, "splits": [q, ...]}."""
+    N, n_f = cfg_counts["tasks"], cfg_counts["fisher_tasks"]
     out = {}
     for w in workers:
-        if w > total:
-            continue
-        n, m = math.ceil(total / w), math.ceil(fisher_total / w)
-        seconds = (at("sample", n) + at("setup", n) + cg_iters * at("fvp", m) + trials * at("search", n)
-                   + (2 + cg_iters + trials) * latency)
-        out[w] = {"shard_tasks": n, "fisher_tasks": m, "seconds": seconds}
+        best = None
+        for q in cfg_counts["splits"]:
+            if w > N * q:
+                continue
+            n, m = math.ceil(N * q / w), math.ceil(n_f * q / w)
+            c = costs[(q, n, m)]
+            joined = q > 1 and w > 1
+            rounds = (c["rounds"]["sample"] + c["rounds"]["setup"] + cg_iters * c["rounds"]["fvp"]
+                      + trials * c["rounds"]["search"] if joined else 0) + 2 + cg_iters + trials
+            seconds = (c["sample"] + c["setup"] + cg_iters * c["fvp"] + trials * c["search"] + rounds * latency)
+            traffic = (c["bytes"]["sample"] + c["bytes"]["setup"] + cg_iters * c["bytes"]["fvp"]
+                       + trials * c["bytes"]["search"]) * w if joined else 0
+            row = {"task_split": q, "shard_parts": n, "fisher_parts": m, "round_trips": rounds, "seconds": seconds,
+                   "shares_bytes": traffic}
+            if best is None or seconds < best["seconds"]:
+                best = row
+        if best is not None:
+            out[w] = best
     for w, row in out.items():
         row["efficiency"] = out[1]["seconds"] / (w * row["seconds"])
     return out
 
 
+def needed_shards(tasks: int, fisher: int, splits, workers) -> set:
+    """Every (q, n, m) the model needs."""
+    return {(q, math.ceil(tasks * q / w), math.ceil(fisher * q / w)) for q in splits for w in workers
+            if w <= tasks * q}
+
+
 def run(args) -> int:
     cfg = load_config(TrainConfig, args.preset, [*args.overrides, "num_threads=1"])
-    if min(args.sizes) < 1 or max(args.sizes) > cfg.meta_batch_size or len(args.sizes) < 2:
-        raise UserError(f"--sizes must be at least two shard sizes from 1 to meta_batch_size ({cfg.meta_batch_size})")
+    episodes = cfg.episodes_per_task
+    splits = args.splits or [q for q in range(1, 11) if episodes % q == 0]
+    if any(q < 1 or episodes % q for q in splits) or 1 not in splits:
+        raise UserError(f"--splits must include 1 and be divisors of episodes_per_task ({episodes}), got {splits}")
     torch.set_num_threads(1)
     fisher_total = cfg.fisher_tasks or cfg.meta_batch_size
-    costs = {}
-    for n in sorted(set(args.sizes)):
-        costs[n] = shard_costs(cfg, n, min(n, fisher_total), args.repeats)
+    costs = {key: shard_costs(cfg, *key, args.repeats)
+             for key in sorted(needed_shards(cfg.meta_batch_size, fisher_total, splits, args.workers))}
     latency = round_trip_seconds()
-    model = predict(costs, cfg.meta_batch_size, fisher_total, cfg.cg_iters, args.line_search, latency)
+    model = predict(costs, {"tasks": cfg.meta_batch_size, "fisher_tasks": fisher_total, "splits": splits},
+                    cfg.cg_iters, args.line_search, latency, args.workers)
     print(json.dumps({"preset": args.preset, "overrides": list(args.overrides), "meta_batch_size": cfg.meta_batch_size,
-                      "fisher_tasks": fisher_total, "cg_iters": cfg.cg_iters, "line_search_trials": args.line_search,
-                      "round_trip_seconds": latency, "shard_seconds": {str(n): c for n, c in costs.items()},
+                      "episodes_per_task": episodes, "fisher_tasks": fisher_total, "cg_iters": cfg.cg_iters,
+                      "line_search_trials": args.line_search, "task_splits": splits, "round_trip_seconds": latency,
+                      "shard_seconds": {f"q={q} n={n} m={m}": c for (q, n, m), c in costs.items()},
                       "model": {str(w): r for w, r in model.items()}}))
     return 0

@@ -47,6 +47,8 @@ class Shard:
     total: int
     parts: tuple[Part, ...] = ()
     task_split: int = 1
+    #: whether some task of the layout has parts on several shards (else every per-task sum is a shard's own)
+    joined: bool = False
 
     def __post_init__(self):
         if not self.parts:  # whole tasks start .. stop − 1
@@ -102,7 +104,9 @@ def assign_parts(num_tasks: int, task_split: int, num_shards: int, fisher_tasks:
         start += len(parts)
     if any(s.num_tasks == 0 for s in out):
         raise UserError(f"cannot split {what} into {num_shards} non-empty shards")
-    return out
+    owner: dict[int, int] = {}
+    joined = any(owner.setdefault(t, i) != i for i, s in enumerate(out) for t, _ in s.parts)
+    return [Shard(s.start, s.stop, s.total, s.parts, s.task_split, joined) for s in out] if joined else out
 
 
 def shards(num_tasks: int, num_shards: int, task_split: int = 1, fisher_tasks: int = 0) -> list[Shard]:

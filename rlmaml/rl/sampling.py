@@ -160,27 +160,56 @@ def action_sampler(policy: Policy, params: Mapping[str, Tensor], device, shard: 
     """a ~ π_θ(·|s) on the [T, E, obs] batch (task-stacked params), returned on the CPU for the env.
 
     The noise is always drawn from the CPU generator (seeded per rollout), also when the policy runs on
-    a GPU, so the same seed gives the same episodes on every device. For a ``shard`` (tasks
-    ``start .. start + T − 1`` of a meta-batch of ``total``), the Gaussian noise ε of the whole batch is drawn
-    and the shard's rows kept, a = μ + σ·ε_rows, so a shard acts as its rows of the whole batch would.
+    a GPU, so the same seed gives the same episodes on every device. For a ``shard`` (its rows: tasks, or parts
+    of tasks, :class:`~rlmaml.rl.parts.Shard`), the Gaussian noise ε of the whole batch is drawn and the shard's
+    rows kept, a = μ + σ·ε_rows, so a shard acts as its rows of the whole batch would. The consecutive rows of
+    one task's parts share θ_t: the policy runs once per task on their rows together.
     """
     device = torch.device(device)
     rows = None if shard is None else torch.as_tensor(shard.noise_rows(), dtype=torch.long)
+    groups = _task_groups(shard)
+    if groups is not None:  # each task's θ_t, plain (one task's rows through plain layers)
+        group_params = [{n: p[a] for n, p in params.items()} for a, _ in groups]
 
-    def sample_actions(obs: torch.Tensor) -> torch.Tensor:
-        pi = policy.distribution(params, obs.to(device), stacked=True)
-        if shard is not None and shard.total != obs.shape[0]:
+    def distribution(obs: torch.Tensor):
+        if groups is None:
+            pi = policy.distribution(params, obs, stacked=True)
             if not isinstance(pi, Independent):
                 raise UserError("a sharded sampler needs a Gaussian policy (continuous actions)")
-            loc, scale = pi.base_dist.loc.cpu(), pi.base_dist.scale.cpu()
+            return pi.base_dist.loc, pi.base_dist.scale
+        locs, scales = [], []
+        for (a, b), one in zip(groups, group_params):
+            pi = policy.distribution(one, obs[a:b].reshape(-1, obs.shape[-1]))
+            if not isinstance(pi, Independent):
+                raise UserError("a sharded sampler needs a Gaussian policy (continuous actions)")
+            locs.append(pi.base_dist.loc.reshape(b - a, *obs.shape[1:-1], -1))
+            scales.append(pi.base_dist.scale.reshape(b - a, *obs.shape[1:-1], -1))
+        return torch.cat(locs), torch.cat(scales)
+
+    def sample_actions(obs: torch.Tensor) -> torch.Tensor:
+        if shard is not None and shard.total != obs.shape[0]:
+            loc, scale = (x.cpu() for x in distribution(obs.to(device)))
             noise = torch.empty(shard.total, *loc.shape[1:]).normal_()  # as torch.normal(μ, σ) of the whole batch
             return noise[rows] * scale + loc
+        pi = policy.distribution(params, obs.to(device), stacked=True)
         if device.type == "cpu":
             return pi.sample()
         if isinstance(pi, Independent):
             return torch.normal(pi.base_dist.loc.cpu(), pi.base_dist.scale.cpu())
         return Categorical(logits=pi.logits.cpu(), validate_args=False).sample()
     return sample_actions
+
+
+def _task_groups(shard: Shard | None) -> list[tuple[int, int]] | None:
+    """[start, stop) of each run of consecutive rows of one task in a shard of parts (None: one row per task)."""
+    if shard is None or shard.task_split == 1:
+        return None
+    groups, start = [], 0
+    for r in range(1, len(shard.parts) + 1):
+        if r == len(shard.parts) or shard.parts[r][0] != shard.parts[start][0]:
+            groups.append((start, r))
+            start = r
+    return groups
 
 
 class LocalSampler:

@@ -10,7 +10,8 @@ with the shard times t_· measured here for exactly those (q, n, m), one shard o
 Fisher-vector products, J line-search trials), ℓ the measured time of one round trip to a Ray worker (a call
 that does nothing; between machines it adds the network's), and R(q) the round trips of one meta-batch: 2 + K + J
 when no task has parts on two shards, else one more for every per-task sum the shard programs make (counted
-here as they run). For each W the model keeps the q with the least T(W, q); the efficiency is
+here as they run). For each W > 1 the model keeps the q with the least T(W, q) (W = 1 is the plain run,
+q = 1); the efficiency is
 E(W) = T(1, 1) / (W · T(W, q)). It also reports the bytes of shares and totals a joined layout sends per
 meta-batch (θ-sized vectors per task and shard, counted here), for the network between machines. It leaves out
 the driver's own arithmetic and any sharing of a machine between workers.
@@ -137,7 +138,7 @@ def predict(costs, cfg_counts: dict, cg_iters: int, trials: int, latency: float,
     for w in workers:
         best = None
         for q in cfg_counts["splits"]:
-            if w > N * q:
+            if w > N * q or (w == 1 and q > 1):  # one worker: the plain run, whole tasks
                 continue
             n, m = math.ceil(N * q / w), math.ceil(n_f * q / w)
             c = costs[(q, n, m)]
@@ -161,7 +162,7 @@ def predict(costs, cfg_counts: dict, cg_iters: int, trials: int, latency: float,
 def needed_shards(tasks: int, fisher: int, splits, workers) -> set:
     """Every (q, n, m) the model needs."""
     return {(q, math.ceil(tasks * q / w), math.ceil(fisher * q / w)) for q in splits for w in workers
-            if w <= tasks * q}
+            if w <= tasks * q and (w > 1 or q == 1)}
 
 
 def run(args) -> int:

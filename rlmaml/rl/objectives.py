@@ -392,11 +392,11 @@ __all__ = [
     "adaptation_chain_program",
     "adapted_params_for_sampling",
     "adapted_params_program",
-    "whole_tasks",
     "detach_distribution",
     "log_probs",
     "masked_task_mean",
     "mean_kl",
     "reinforce_loss",
     "surrogate_loss",
+    "whole_tasks",
 ]

@@ -63,6 +63,7 @@ class BatchedMujocoEnv(BatchedEnv):
         nthread = max(1, self.num_threads)
         self._datas = [mujoco.MjData(self.model) for _ in range(nthread)]
         self._pool = mujoco.rollout.Rollout(nthread=self.num_threads if self.num_threads > 1 else 0)
+        self._models: list | None = None  # the model once per copy, for the pool's unchecked calls
         self._substep_pool = ThreadPoolExecutor(nthread) if nthread > 1 else None
         self.physics_threads = nthread if nthread > 1 else 0
 
@@ -215,11 +216,19 @@ class BatchedMujocoEnv(BatchedEnv):
         nstep = self.frame_skip if nstep is None else int(nstep)
         if nstep not in self._buffers:
             self._buffers[nstep] = (np.empty((self.num_envs, nstep, self.nu)),
-                                    np.empty((self.num_envs, nstep, self.nstate)))
-        control, out = self._buffers[nstep]
+                                    np.empty((self.num_envs, nstep, self.nstate)),
+                                    np.empty((self.num_envs, nstep, self.model.nsensordata)))
+        control, out, sensors = self._buffers[nstep]
         control[:] = controls[:, None, :]
-        self._pool.rollout(self.model, self._datas, self._state, control, nstep=nstep,
-                           initial_warmstart=self._warmstart, state=out)
+        if self._models is None:
+            self._models = [self.model] * self.num_envs
+        self._state = np.ascontiguousarray(self._state, dtype=np.float64)
+        self._warmstart = np.ascontiguousarray(self._warmstart, dtype=np.float64)
+        # the native call the checked wrapper makes for these shapes (one model per copy, every buffer given),
+        # without its per-call checks
+        self._pool.rollout(self._models, self._datas, self._state, control, nstep=nstep,
+                           initial_warmstart=self._warmstart, state=out, sensordata=sensors,
+                           control_spec=mujoco.mjtState.mjSTATE_CTRL.value, skip_checks=True)
         return out
 
     def step(self, actions, active=None):

@@ -148,13 +148,17 @@ class GaussianMLPPolicy(_MLP):
         return self.mlp(obs)
 
     def distribution(self, params: Mapping[str, Tensor], obs: Tensor, *, stacked: bool = False) -> Distribution:
+        loc, std = self.loc_and_scale(params, obs, stacked=stacked)
+        return Independent(Normal(loc, std, validate_args=False), 1, validate_args=False)
+
+    def loc_and_scale(self, params: Mapping[str, Tensor], obs: Tensor, *, stacked: bool = False) -> tuple[Tensor, Tensor]:
+        """(c ⊙ μ_θ(s), c ⊙ σ) of :meth:`distribution` without the distribution object (the rollouts' hot path)."""
         mean = mlp_output(self, params, obs, stacked)
         log_std = params["log_std"]
         if stacked:  # [T, act] -> [T, 1, …, 1, act]
             log_std = log_std.view(log_std.shape[0], *([1] * (mean.dim() - 2)), log_std.shape[-1])
         scale = self.action_scale.to(mean.dtype)
-        return Independent(Normal(mean * scale, (log_std.exp() * scale).expand_as(mean), validate_args=False), 1,
-                           validate_args=False)
+        return mean * scale, (log_std.exp() * scale).expand_as(mean)
 
 
 class CategoricalMLPPolicy(_MLP):

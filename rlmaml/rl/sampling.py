@@ -171,19 +171,23 @@ def action_sampler(policy: Policy, params: Mapping[str, Tensor], device, shard: 
     if groups is not None:  # each task's θ_t, plain (one task's rows through plain layers)
         group_params = [{n: p[a] for n, p in params.items()} for a, _ in groups]
 
+    def loc_and_scale(one: Mapping[str, Tensor], obs: torch.Tensor, stacked: bool):
+        fast = getattr(policy, "loc_and_scale", None)  # Gaussian policies: no distribution object per step
+        if fast is not None:
+            return fast(one, obs, stacked=stacked)
+        pi = policy.distribution(one, obs, stacked=stacked)
+        if not isinstance(pi, Independent):
+            raise UserError("a sharded sampler needs a Gaussian policy (continuous actions)")
+        return pi.base_dist.loc, pi.base_dist.scale
+
     def distribution(obs: torch.Tensor):
         if groups is None:
-            pi = policy.distribution(params, obs, stacked=True)
-            if not isinstance(pi, Independent):
-                raise UserError("a sharded sampler needs a Gaussian policy (continuous actions)")
-            return pi.base_dist.loc, pi.base_dist.scale
+            return loc_and_scale(params, obs, True)
         locs, scales = [], []
         for (a, b), one in zip(groups, group_params):
-            pi = policy.distribution(one, obs[a:b].reshape(-1, obs.shape[-1]))
-            if not isinstance(pi, Independent):
-                raise UserError("a sharded sampler needs a Gaussian policy (continuous actions)")
-            locs.append(pi.base_dist.loc.reshape(b - a, *obs.shape[1:-1], -1))
-            scales.append(pi.base_dist.scale.reshape(b - a, *obs.shape[1:-1], -1))
+            loc, scale = loc_and_scale(one, obs[a:b].reshape(-1, obs.shape[-1]), False)
+            locs.append(loc.reshape(b - a, *obs.shape[1:-1], -1))
+            scales.append(scale.reshape(b - a, *obs.shape[1:-1], -1))
         return torch.cat(locs), torch.cat(scales)
 
     def sample_actions(obs: torch.Tensor) -> torch.Tensor:

@@ -144,3 +144,30 @@ def test_advantages_of_parts_equal_the_whole_tasks():
     for parts, (adv, counts) in zip(layout, results):
         torch.testing.assert_close(adv, cut(expected, parts), rtol=1e-10, atol=1e-12)
         assert counts.tolist() == [mask[:, t].sum().item() for t, _ in parts]
+
+
+@pytest.mark.parametrize("same_theta", [True, False])
+def test_a_shard_of_parts_runs_the_policy_per_task_and_acts_as_its_rows(same_theta):
+    """The actions of a shard whose rows are parts of 3 tasks (runs of 2, 1 and 3 parts): the policy evaluated
+    per task (one call when every row has the same θ) gives each row's own distribution, with the whole batch's
+    noise rows."""
+    from rlmaml.rl.parts import Shard
+    from rlmaml.rl.policies import build_policy, stack_params
+    from rlmaml.rl.sampling import action_sampler
+
+    torch.manual_seed(0)
+    policy = build_policy(3, 2, [8], "tanh", -0.5, action_scale=[1.0, 2.0])
+    theta = dict(policy.named_parameters())
+    task_theta = stack_params(theta, 3)
+    if not same_theta:
+        task_theta = {n: p.detach() + 0.1 * torch.randn_like(p) for n, p in task_theta.items()}
+    parts = ((0, 0), (0, 1), (1, 1), (2, 0), (2, 1), (2, 2))  # 4 tasks × 3 parts in all, 6 of them here
+    shard = Shard(1, 7, 12, parts, 3, joined=True)
+    rows_theta = {n: p[[t for t, _ in parts]] for n, p in task_theta.items()}
+    obs = torch.randn(6, 2, 3)
+    torch.manual_seed(5)
+    actions = action_sampler(policy, rows_theta, "cpu", shard)(obs)
+    pi = policy.distribution(rows_theta, obs, stacked=True)
+    torch.manual_seed(5)
+    noise = torch.empty(12, 2, 2).normal_()[shard.noise_rows()]
+    torch.testing.assert_close(actions, noise * pi.base_dist.scale + pi.base_dist.loc, rtol=1e-5, atol=1e-6)

@@ -163,13 +163,19 @@ def action_sampler(policy: Policy, params: Mapping[str, Tensor], device, shard: 
     a GPU, so the same seed gives the same episodes on every device. For a ``shard`` (its rows: tasks, or parts
     of tasks, :class:`~rlmaml.rl.parts.Shard`), the Gaussian noise ε of the whole batch is drawn and the shard's
     rows kept, a = μ + σ·ε_rows, so a shard acts as its rows of the whole batch would. The consecutive rows of
-    one task's parts share θ_t: the policy runs once per task on their rows together.
+    one task's parts share θ_t: the policy runs on the tasks, not on the parts (one plain call when every row has
+    the same θ, as before adaptation; else the tasks stacked, the shorter ones padded with copies of a row).
     """
     device = torch.device(device)
     rows = None if shard is None else torch.as_tensor(shard.noise_rows(), dtype=torch.long)
     groups = _task_groups(shard)
-    if groups is not None:  # each task's θ_t, plain (one task's rows through plain layers)
-        group_params = [{n: p[a] for n, p in params.items()} for a, _ in groups]
+    if groups is not None and all(bool((p == p[:1]).all()) for p in params.values()):
+        groups = [(0, shard.num_tasks)]  # one θ for every row
+    if groups is not None:
+        group_params = {n: p[[a for a, _ in groups]] for n, p in params.items()}  # [G, ...]
+        longest = max(b - a for a, b in groups)
+        padded = torch.as_tensor([[a + min(i, b - a - 1) for i in range(longest)] for a, b in groups])
+        kept = torch.as_tensor([[i < b - a for i in range(longest)] for a, b in groups])
 
     def loc_and_scale(one: Mapping[str, Tensor], obs: torch.Tensor, stacked: bool):
         fast = getattr(policy, "loc_and_scale", None)  # Gaussian policies: no distribution object per step
@@ -183,12 +189,14 @@ def action_sampler(policy: Policy, params: Mapping[str, Tensor], device, shard: 
     def distribution(obs: torch.Tensor):
         if groups is None:
             return loc_and_scale(params, obs, True)
-        locs, scales = [], []
-        for (a, b), one in zip(groups, group_params):
-            loc, scale = loc_and_scale(one, obs[a:b].reshape(-1, obs.shape[-1]), False)
-            locs.append(loc.reshape(b - a, *obs.shape[1:-1], -1))
-            scales.append(scale.reshape(b - a, *obs.shape[1:-1], -1))
-        return torch.cat(locs), torch.cat(scales)
+        if len(groups) == 1:
+            one = {n: p[0] for n, p in group_params.items()}
+            loc, scale = loc_and_scale(one, obs.reshape(-1, obs.shape[-1]), False)
+            return loc.reshape(*obs.shape[:-1], -1), scale.reshape(*obs.shape[:-1], -1)
+        stacked = obs[padded]  # [G, rows, E, obs]
+        loc, scale = loc_and_scale(group_params, stacked.reshape(len(groups), -1, obs.shape[-1]), True)
+        shape = (*stacked.shape[:-1], -1)
+        return loc.reshape(shape)[kept], scale.reshape(shape)[kept]
 
     def sample_actions(obs: torch.Tensor) -> torch.Tensor:
         if shard is not None and shard.total != obs.shape[0]:

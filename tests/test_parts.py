@@ -105,7 +105,7 @@ def test_terms_of_parts_over_shards_equal_the_whole_batchs_in_float64(env, fishe
     assert any(len({t for t, _ in s.parts}) < s.num_tasks or s.num_tasks == 1 for s in layout)
     split = LocalTerms([learner.shard_terms([_cut(train, 4, s.parts)], _cut(valid, 4, s.parts), 3,
                                             fisher_parts(s, fisher_tasks, 3), s.parts) for s in layout])
-    close = dict(rtol=1e-10, atol=1e-13)
+    close = {"rtol": 1e-10, "atol": 1e-13}
     with torch.enable_grad():
         (s_whole, g_whole), (s_split, g_split) = whole.setup(learner.params), split.setup(learner.params)
         torch.testing.assert_close(s_split, s_whole, **close)

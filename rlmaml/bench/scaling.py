@@ -6,7 +6,8 @@ subsampled Fisher's tasks (n_F = ``fisher_tasks``, or N). The slowest shard sets
 
     T(W, q) = t_sample(n) + t_setup(n, m) + K·t_fvp(m) + J·t_search(n) + R(q)·ℓ
 
-with the shard times t_· measured here for exactly those (q, n, m), one shard on one thread (K = ``cg_iters``
+with the shard times t_· measured here for exactly those (q, n, m), one shard on one thread, every shard in turn
+in each of ``--repeats`` rounds and the median kept (K = ``cg_iters``
 Fisher-vector products, J line-search trials), ℓ the measured time of one round trip to a Ray worker (a call
 that does nothing; between machines it adds the network's), and R(q) the round trips of one meta-batch: 2 + K + J
 when no task has parts on two shards, else one more for every per-task sum the shard programs make (counted
@@ -130,6 +131,20 @@ class _Pong:
         return x
 
 
+def interleaved_costs(cfg: TrainConfig, keys, repeats: int) -> dict:
+    """:func:`shard_costs` of every shard in ``keys``, ``repeats`` rounds of one timing each, the shards in turn
+    within a round (a slow spell of a shared machine then falls on every shard alike), and the median per cost."""
+    import statistics
+
+    rounds = [{key: shard_costs(cfg, *key, 1) for key in keys} for _ in range(repeats)]
+    out = {}
+    for key in keys:
+        first = rounds[0][key]
+        out[key] = {kind: statistics.median(r[key][kind] for r in rounds) for kind in ("sample", "setup", "fvp", "search")}
+        out[key].update(rounds=first["rounds"], bytes=first["bytes"])
+    return out
+
+
 def predict(costs, cfg_counts: dict, cg_iters: int, trials: int, latency: float, workers=WORKERS) -> dict:
     """T(W, q) and E(W) of the module docstring from measured ``costs[(q, n, m)]``, the best q for each W.
     ``cfg_counts``: {"tasks": N, "fisher_tasks": n_F, "splits": [q, ...]}."""
@@ -173,8 +188,8 @@ def run(args) -> int:
         raise UserError(f"--splits must include 1 and be divisors of episodes_per_task ({episodes}), got {splits}")
     torch.set_num_threads(1)
     fisher_total = cfg.fisher_tasks or cfg.meta_batch_size
-    costs = {key: shard_costs(cfg, *key, args.repeats)
-             for key in sorted(needed_shards(cfg.meta_batch_size, fisher_total, splits, args.workers))}
+    costs = interleaved_costs(cfg, sorted(needed_shards(cfg.meta_batch_size, fisher_total, splits, args.workers)),
+                              args.repeats)
     latency = round_trip_seconds()
     model = predict(costs, {"tasks": cfg.meta_batch_size, "fisher_tasks": fisher_total, "splits": splits},
                     cfg.cg_iters, args.line_search, latency, args.workers)

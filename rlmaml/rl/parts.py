@@ -135,7 +135,7 @@ def per_part(part_tasks: Sequence[int], totals: Shares, count: int, axis: int = 
 def summed_per_task(part_tasks: Sequence[int], *xs: Tensor, axis: int = 0,
                     rows: Sequence[int] | None = None) -> Generator[Shares, Shares, tuple[Tensor, ...]]:
     """``yield from`` in a shard program: each part's rows of ``xs`` replaced by its task's total over every
-    shard. When this shard holds every part of each of its tasks alone... the totals come back as they went."""
+    shard (a shard that holds every part of its tasks gets its own shares back)."""
     totals = yield task_shares(part_tasks, *xs, axis=axis, rows=rows)
     return per_part(part_tasks, totals, len(xs), axis=axis, rows=rows)
 
@@ -164,7 +164,6 @@ def run_programs(programs: Sequence[Program]) -> list:
     (:func:`sum_shares`) and sent back, until every program returns; their return values, in order. Every
     program must yield the same number of times."""
     programs = list(programs)
-    results: list = [None] * len(programs)
     pending = [_advance(p, None) for p in programs]
     while True:
         done = [isinstance(x, _Returned) for x in pending]
@@ -174,7 +173,6 @@ def run_programs(programs: Sequence[Program]) -> list:
             raise RuntimeError("shard programs yielded different numbers of times")
         replies = sum_shares(pending)
         pending = [_advance(p, r) for p, r in zip(programs, replies)]
-    return results
 
 
 @dataclass

@@ -159,7 +159,7 @@ def whole_tasks(num_rows: int) -> list[tuple[int, int]]:
     return [(t, 0) for t in range(num_rows)]
 
 
-def _summed_flat(parts: Sequence[tuple[int, int]], flat: Tensor, like: Mapping[str, Tensor]):
+def summed_flat(parts: Sequence[tuple[int, int]], flat: Tensor, like: Mapping[str, Tensor]):
     """``yield from`` in a shard program: a flat vector over task-stacked tensors ``like`` (``[P, ...]`` each)
     with each row replaced by its task's total over every shard (:func:`rlmaml.rl.parts.summed_per_task`)."""
     from .parts import summed_per_task
@@ -265,14 +265,14 @@ class AdaptationChain:
         """J v: v copied to every task, then u ← u − α H_j u for j = 0 … k−1."""
         u = flatten(stack_params(unflatten(v.detach(), self.params), self.num_tasks))
         for hessian in self.hessians:
-            hu = yield from _summed_flat(self.parts, hessian(u), self._like)
+            hu = yield from summed_flat(self.parts, hessian(u), self._like)
             u = u - self.fast_lr * hu
         return u
 
     def vjp_program(self, w: Tensor):
         """Jᵀ w: w ← w − α H_j w for j = k−1 … 0, then summed over tasks (the adjoint of the copy)."""
         for hessian in reversed(self.hessians):
-            hw = yield from _summed_flat(self.parts, hessian(w), self._like)
+            hw = yield from summed_flat(self.parts, hessian(w), self._like)
             w = w - self.fast_lr * hw
         stacked = unflatten(w, self._like)
         owners = [i for i, (_, j) in enumerate(self.parts) if j == 0]
@@ -397,6 +397,7 @@ __all__ = [
     "masked_task_mean",
     "mean_kl",
     "reinforce_loss",
+    "summed_flat",
     "surrogate_loss",
     "whole_tasks",
 ]

@@ -49,7 +49,7 @@ from ..objectives import (
     InnerLoss,
     MetaObjective,
     TaskBatch,
-    _summed_flat,
+    summed_flat,
     detach_distribution,
     log_probs,
     mean_kl,
@@ -152,7 +152,7 @@ class ShardTerms:
             grad_fast = torch.autograd.grad(loss, list(fast_leaves.values()), retain_graph=True)
             fisher_chain, fisher_leaves = chain, fast_leaves
             kl = mean_kl(self.old_pi, pi, valid.mask, self.fisher_norm, valid.counts)
-        u = yield from _summed_flat(parts, flatten(grad_fast), fast_leaves)
+        u = yield from summed_flat(parts, flatten(grad_fast), fast_leaves)
         g = yield from chain.vjp_program(u)
         self._fisher = None if m == 0 else (fisher_chain, hessian_vector_product(lambda: kl, fisher_leaves),
                                             fisher_leaves)
@@ -168,7 +168,7 @@ class ShardTerms:
             return torch.zeros_like(v)
         chain, kl_hessian, leaves = self._fisher
         u = yield from chain.jvp_program(v)
-        z = yield from _summed_flat(chain.parts, kl_hessian(u), leaves)
+        z = yield from summed_flat(chain.parts, kl_hessian(u), leaves)
         return (yield from chain.vjp_program(z))
 
     def surrogate_and_kl_program(self, theta: Mapping[str, Tensor]):

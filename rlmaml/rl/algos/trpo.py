@@ -49,11 +49,11 @@ from ..objectives import (
     InnerLoss,
     MetaObjective,
     TaskBatch,
-    summed_flat,
     detach_distribution,
     log_probs,
     mean_kl,
     reinforce_loss,
+    summed_flat,
     surrogate_loss,
     whole_tasks,
 )

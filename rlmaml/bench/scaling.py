@@ -32,7 +32,7 @@ from ..rl.algos import make_meta_optimizer
 from ..rl.algos.trpo import ShardTerms
 from ..rl.components import make_env, make_policy
 from ..rl.config import TrainConfig
-from ..rl.parts import Shard, sum_shares
+from ..rl.parts import Shard, lockstep, step
 from ..rl.sampling import LocalSampler, batch_seeds
 from .timing import median_seconds
 
@@ -59,15 +59,12 @@ class _Counted:
     def __call__(self, program):
         from ..distributed.ray_sampler import nbytes
 
-        reply = None
-        while True:
-            try:
-                shares = program.send(reply)
-            except StopIteration as stop:
-                return stop.value
-            (reply,) = sum_shares([shares])
+        def count(shares, totals):
             self.rounds += 1
-            self.bytes += nbytes(shares) + nbytes(reply)
+            self.bytes += nbytes(shares) + nbytes(totals)
+
+        (value,), _ = lockstep([step(program, None)], lambda totals: [step(program, totals[0])], on_round=count)
+        return value
 
 
 def shard_parts(cfg: TrainConfig, q: int, n: int, m: int) -> tuple:

@@ -20,7 +20,7 @@ from ..config import build_config, config_to_dict
 from ..errors import UserError
 from ..rl.algos.trpo import SummedTerms
 from ..rl.episodes import Episodes, EpisodeStats
-from ..rl.parts import sum_shares
+from ..rl.parts import lockstep, run_alone, step
 from ..rl.policies import Policy, action_scale_of, build_policy
 from ..rl.sampling import LocalSampler, MetaBatch, SamplerFault, Shard, layout, task_split
 
@@ -158,19 +158,17 @@ class ShardWorker:
 
     def advance(self, totals):
         """Send the running program the totals of its last shares; its next shares, or its answer."""
-        try:
-            with torch.enable_grad():
-                return "shares", self._program.send(totals)
-        except StopIteration as stop:
+        with torch.enable_grad():
+            kind, value = step(self._program, totals)
+        if kind == "done":
             self._program = None
-            return "done", self._finish(stop.value)
+            value = self._finish(value)
+        return kind, value
 
     def _start(self, program, finish=lambda value: value):
         """Begin ``program``; when no task of the layout has parts on another shard, every total is this shard's
         own share, and the program runs to its answer here in one call."""
         if not self.shard.joined:
-            from ..rl.parts import run_alone
-
             with torch.enable_grad():
                 return "done", finish(run_alone(program))
         self._program, self._finish = program, finish
@@ -207,27 +205,20 @@ class ShardWorker:
 
 
 def run_lockstep(workers: Sequence, first: list, timeout: float, what: str, traffic: dict | None = None) -> tuple[list, int]:
-    """Run a shard program on every worker side by side: ``first`` the refs of its start calls; every round's
-    shares summed per task on the driver (:func:`rlmaml.rl.parts.sum_shares`, in worker order) and sent back,
-    until every worker answers; their answers and the number of round trips. Bytes of shares and totals are
-    added to ``traffic``."""
-    answers = _gather(first, timeout, what)
-    rounds = 1
-    while True:
-        kinds = {kind for kind, _ in answers}
-        if kinds == {"done"}:
-            if traffic is not None:
-                traffic["received"] += nbytes([value for _, value in answers])
-            return [value for _, value in answers], rounds
-        if kinds != {"shares"}:
-            raise RuntimeError(f"the workers' programs for {what} yielded different numbers of times")
-        shares = [value for _, value in answers]
-        totals = sum_shares(shares)
-        if traffic is not None:
-            traffic["received"] += nbytes(shares)
-            traffic["sent"] += nbytes(totals)
-        answers = _gather([w.advance.remote(t) for w, t in zip(workers, totals)], timeout, what)
-        rounds += 1
+    """Run a shard program on every worker side by side (:func:`rlmaml.rl.parts.lockstep`): ``first`` the refs of
+    its start calls, every round's totals summed on the driver and sent back by :meth:`ShardWorker.advance`; their
+    answers and the number of round trips. Bytes of shares, totals and answers are added to ``traffic``."""
+    def count(shares, totals):
+        traffic["received"] += nbytes(shares)
+        traffic["sent"] += nbytes(totals)
+
+    values, rounds = lockstep(_gather(first, timeout, what),
+                              lambda totals: _gather([w.advance.remote(t) for w, t in zip(workers, totals)],
+                                                     timeout, what),
+                              what=f"the workers' programs for {what}", on_round=None if traffic is None else count)
+    if traffic is not None:
+        traffic["received"] += nbytes(values)
+    return values, rounds
 
 
 class RayTerms(SummedTerms):

@@ -159,32 +159,41 @@ def sum_shares(all_shares: Sequence[Shares]) -> list[Shares]:
     return [{t: totals[t] for t in shares} for shares in all_shares]
 
 
-def run_programs(programs: Sequence[Program]) -> list:
-    """Run shard programs side by side in this process: every yield's shares summed per task over the programs
-    (:func:`sum_shares`) and sent back, until every program returns; their return values, in order. Every
-    program must yield the same number of times."""
-    programs = list(programs)
-    pending = [_advance(p, None) for p in programs]
-    while True:
-        done = [isinstance(x, _Returned) for x in pending]
-        if all(done):
-            return [x.value for x in pending]
-        if any(done):
-            raise RuntimeError("shard programs yielded different numbers of times")
-        replies = sum_shares(pending)
-        pending = [_advance(p, r) for p, r in zip(programs, replies)]
-
-
-@dataclass
-class _Returned:
-    value: object
-
-
-def _advance(program: Program, reply: Shares | None):
+def step(program: Program, totals: Shares | None) -> tuple[str, object]:
+    """Send ``program`` the totals of its last shares (None to start it): ``("shares", its next shares)`` or
+    ``("done", its return value)``."""
     try:
-        return program.send(reply)
+        return "shares", program.send(totals)
     except StopIteration as stop:
-        return _Returned(stop.value)
+        return "done", stop.value
+
+
+def lockstep(answers: list, advance, what: str = "shard programs", on_round=None) -> tuple[list, int]:
+    """Drive shard programs side by side from their first ``answers`` (:func:`step`'s pairs): every round's shares
+    summed per task (:func:`sum_shares`, in program order), ``on_round(shares, totals)`` told, and
+    ``advance(totals)`` asked for the next answers, until every program is done; their values and the number of
+    rounds (calls of each program). Every program must yield the same number of times."""
+    rounds = 1
+    while True:
+        kinds = {kind for kind, _ in answers}
+        if kinds == {"done"}:
+            return [value for _, value in answers], rounds
+        if kinds != {"shares"}:
+            raise RuntimeError(f"{what} yielded different numbers of times")
+        shares = [value for _, value in answers]
+        totals = sum_shares(shares)
+        if on_round is not None:
+            on_round(shares, totals)
+        answers = advance(totals)
+        rounds += 1
+
+
+def run_programs(programs: Sequence[Program]) -> list:
+    """Run shard programs side by side in this process (:func:`lockstep`); their return values, in order."""
+    programs = list(programs)
+    values, _ = lockstep([step(p, None) for p in programs],
+                         lambda totals: [step(p, t) for p, t in zip(programs, totals)])
+    return values
 
 
 def run_alone(program: Program):
@@ -195,11 +204,13 @@ def run_alone(program: Program):
 __all__ = [
     "Shard",
     "assign_parts",
+    "lockstep",
     "ordered_sum",
     "per_part",
     "run_alone",
     "run_programs",
     "shards",
+    "step",
     "sum_shares",
     "summed_per_task",
     "task_shares",

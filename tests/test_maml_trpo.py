@@ -281,11 +281,17 @@ def test_reinforce_loss_gradient_sign_increases_likelihood_of_good_actions():
 
 
 def test_the_subsampled_fisher_is_spread_over_the_shards():
-    from rlmaml.rl.algos.trpo import fisher_counts
+    from rlmaml.rl.algos.trpo import fisher_parts
+    from rlmaml.rl.parts import assign_parts
 
-    assert fisher_counts(10, [40]) == [10]                      # one shard: its first n tasks
-    assert fisher_counts(10, [20, 20]) == [5, 5]
-    assert fisher_counts(10, [14, 13, 13]) == [4, 3, 3]
-    assert fisher_counts(4, [3, 1]) == [3, 1]                    # what a small shard cannot take goes on
-    assert fisher_counts(5, [1, 1, 6]) == [1, 1, 3]
-    assert fisher_counts(0, [3, 2]) == [3, 2] and fisher_counts(5, [3, 2]) == [3, 2]  # every task
+    def counts(fisher, tasks, shards):
+        return [fisher_parts(s, fisher, tasks) for s in assign_parts(tasks, 1, shards, fisher)]
+
+    assert counts(10, 40, 1) == [10]                            # one shard: its first n tasks
+    assert counts(10, 40, 2) == [5, 5]
+    assert counts(10, 40, 3) == [4, 3, 3]
+    assert counts(4, 5, 2) == [2, 2]
+    assert counts(0, 5, 2) == [3, 2] and counts(5, 5, 2) == [3, 2]  # every task
+    for shard in assign_parts(40, 1, 3, 10):  # a shard's Fisher tasks are its first rows
+        m = fisher_parts(shard, 10, 40)
+        assert all(t < 10 for t, _ in shard.parts[:m]) and all(t >= 10 for t, _ in shard.parts[m:])

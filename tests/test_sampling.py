@@ -138,7 +138,7 @@ def test_the_shards_terms_sum_to_the_whole_meta_batchs(fisher_tasks):
         (sa, ga), (sb, gb) = a.setup(learner.params), b.setup(learner.params)
         torch.testing.assert_close(sb, sa, rtol=1e-5, atol=1e-7)  # S(θ) ≈ 0: advantages are normalised
         torch.testing.assert_close(gb, ga, rtol=1e-4, atol=1e-6)
-        if fisher_tasks == 0:  # a subsampled Fisher takes each shard's first tasks (fisher_counts), not tasks 0..n−1
+        if fisher_tasks == 0:  # with a subsampled Fisher: how tasks 0..n−1 are spread over the shards (fisher_parts)
             torch.testing.assert_close(b.fisher_vector_product(ga), a.fisher_vector_product(ga), rtol=1e-4, atol=1e-6)
         else:
             assert [shard.fisher_count for shard in b.shards] == [1, 1, 0]

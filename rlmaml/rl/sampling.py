@@ -112,16 +112,13 @@ class MetaBatch:
     def trpo_terms(self, learner):
         """The TRPO meta-step's terms of this meta-batch: one :class:`~rlmaml.rl.algos.trpo.ShardTerms` per shard
         it was sampled in, summed in shard order (:class:`~rlmaml.rl.algos.trpo.LocalTerms`)."""
-        from .algos.trpo import LocalTerms, fisher_counts, fisher_parts
+        from .algos.trpo import LocalTerms, fisher_parts
 
-        parts = self.parts or [self]
-        if all(p.shard is None for p in parts):
-            counts = fisher_counts(learner.fisher_tasks, [p.valid.num_tasks for p in parts])
-            return LocalTerms([learner.shard_terms(p.train_batches, p.valid, len(self.tasks), count)
-                               for p, count in zip(parts, counts)])
+        if not self.parts:  # sampled whole, in one shard
+            return LocalTerms([learner.shard_terms(self.train_batches, self.valid, len(self.tasks))])
         return LocalTerms([learner.shard_terms(p.train_batches, p.valid, len(self.tasks),
                                                fisher_parts(p.shard, learner.fisher_tasks, len(self.tasks)),
-                                               p.shard.parts) for p in parts])
+                                               p.shard.parts) for p in self.parts])
 
     @property
     def train_batches(self) -> list[TaskBatch]:
@@ -332,7 +329,6 @@ class ShardedLocalSampler:
             for part in parts:
                 part.episodes = [EpisodeStats.of(e) for e in part.episodes]
         return MetaBatch.join(parts, Episodes.concatenate if self.record else EpisodeStats.concatenate)
-
 
     def close(self) -> None:
         for sampler in self.samplers:

@@ -66,24 +66,9 @@ class StepRejected(Exception):
     """A meta-update that cannot be taken (non-finite loss, gradient or step); θ stays unchanged."""
 
 
-def fisher_counts(fisher_tasks: int, shard_sizes: Sequence[int]) -> list[int]:
-    """How many of its first tasks each shard of whole tasks gives the subsampled Fisher: n = ``fisher_tasks``
-    split over the shards as evenly as their sizes allow (the first ``n mod S`` one more); one shard gives its
-    first n. Every task of every shard when n is 0 or ≥ N. (The shards of :func:`rlmaml.rl.parts.assign_parts`
-    carry their Fisher parts first instead: :func:`fisher_parts`.)"""
-    total = sum(shard_sizes)
-    if not 0 < fisher_tasks < total:
-        return list(shard_sizes)
-    base, extra = divmod(fisher_tasks, len(shard_sizes))
-    counts = [min(size, base + (i < extra)) for i, size in enumerate(shard_sizes)]
-    for i, size in enumerate(shard_sizes):  # what a small shard cannot take goes to the next ones with room
-        more = min(size - counts[i], fisher_tasks - sum(counts))
-        counts[i] += more
-    return counts
-
-
 def fisher_parts(shard, fisher_tasks: int, num_tasks: int) -> int:
-    """The shard's first rows that belong to the first n = ``fisher_tasks`` tasks (all when n is 0 or ≥ N)."""
+    """The shard's rows that belong to the first n = ``fisher_tasks`` tasks (all when n is 0 or ≥ N): its first
+    rows, as :func:`rlmaml.rl.parts.assign_parts` lays the Fisher tasks' parts first."""
     if not 0 < fisher_tasks < num_tasks:
         return shard.num_tasks
     return sum(1 for t, _ in shard.parts if t < fisher_tasks)
@@ -96,7 +81,7 @@ class ShardTerms:
         S_s = −(1/N) Σ_{t∈s} mean[π_θ'_t/π_old · A],   g_s = J_sᵀ ∇_θ' S_s,   (F v)_s = J_sᵀ F'_s J_s v,
 
     F'_s the Hessian of KL_s = (1/n) Σ_{t < m_s} mean KL(π_old ‖ π_θ'_t) over the shard's first m_s =
-    ``fisher_count`` rows (:func:`fisher_counts`; n = ``fisher_tasks``, 0: every task, n = N). :meth:`setup`
+    ``fisher_count`` rows (:func:`fisher_parts`; n = ``fisher_tasks``, 0: every task, n = N). :meth:`setup`
     computes S_s and g_s at θ and keeps what the products and the line search need (π_old, the chains of inner
     Hessians); :meth:`surrogate_and_kl` gives (S_s, KL_s) at a candidate θ. Each has a ``*_program`` form, a
     shard program whose per-task sums run over every shard holding parts of its tasks; the plain methods run
@@ -189,14 +174,14 @@ class SummedTerms:
     def setup(self, theta) -> tuple[Tensor, Tensor]:
         device = next(iter(theta.values())).device
         parts = self.shares("setup", theta)
-        return _ordered_sum(p[0] for p in parts).to(device), _ordered_sum(p[1] for p in parts).to(device)
+        return ordered_sum(p[0] for p in parts).to(device), ordered_sum(p[1] for p in parts).to(device)
 
     def fisher_vector_product(self, v: Tensor) -> Tensor:
-        return _ordered_sum(self.shares("fisher_vector_product", v)).to(v.device)
+        return ordered_sum(self.shares("fisher_vector_product", v)).to(v.device)
 
     def surrogate_and_kl(self, theta) -> tuple[float, float]:
         parts = self.shares("surrogate_and_kl", theta)
-        return _ordered_sum(p[0] for p in parts), _ordered_sum(p[1] for p in parts)
+        return ordered_sum(p[0] for p in parts), ordered_sum(p[1] for p in parts)
 
 
 class LocalTerms(SummedTerms):
@@ -207,9 +192,6 @@ class LocalTerms(SummedTerms):
 
     def shares(self, method: str, *args) -> list:
         return run_programs([getattr(shard, f"{method}_program")(*args) for shard in self.shards])
-
-
-_ordered_sum = ordered_sum
 
 
 class TRPO:
@@ -251,7 +233,7 @@ class TRPO:
     def shard_terms(self, train_batches: Sequence[TaskBatch], valid: TaskBatch, num_tasks: int | None = None,
                     fisher_count: int | None = None, parts: Sequence[tuple[int, int]] | None = None) -> ShardTerms:
         """The terms of one shard of a meta-batch of ``num_tasks`` (default: the whole meta-batch) whose first
-        ``fisher_count`` rows enter the subsampled Fisher (:func:`fisher_counts`); its rows are ``parts`` of tasks
+        ``fisher_count`` rows enter the subsampled Fisher (:func:`fisher_parts`); its rows are ``parts`` of tasks
         (default whole tasks)."""
         return self.terms_class(self.objective, train_batches, valid, num_tasks=num_tasks,
                                 fisher_tasks=self.fisher_tasks, fisher_count=fisher_count, parts=parts)

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 import torch
 
 from .baseline import LinearFeatureBaseline
+from .parts import summed_per_task
 from .returns import discounted_returns, gae, normalize
 
 
@@ -82,8 +83,6 @@ class Episodes:
         holds parts of tasks (``part_tasks[p]``: the task of part p): the baseline's normal equations and the
         normalisation's Σ m, Σ m·A and Σ m·(A − μ)² summed over each task's parts. Returns (A ``[H, P, E]``,
         each part's task's Σ m clamped at 1 ``[P]``)."""
-        from .parts import summed_per_task
-
         baseline = baseline or LinearFeatureBaseline()
         phi_w, y_w = baseline._weighted(self.observations, self.discounted_returns(gamma), self.mask)
         gram, rhs = yield from summed_per_task(part_tasks, *baseline.normal_equations(phi_w, y_w))

@@ -40,7 +40,7 @@ from torch.distributions import Categorical, Distribution, Independent, Normal, 
 from ..core.adapt import inner_update
 from ..core.optim import gradient_jacobian_product
 from ..core.params import Params, flatten, unflatten
-from .parts import run_alone
+from .parts import run_alone, summed_per_task
 from .policies import Policy, stack_params
 
 
@@ -162,8 +162,6 @@ def whole_tasks(num_rows: int) -> list[tuple[int, int]]:
 def summed_flat(parts: Sequence[tuple[int, int]], flat: Tensor, like: Mapping[str, Tensor]):
     """``yield from`` in a shard program: a flat vector over task-stacked tensors ``like`` (``[P, ...]`` each)
     with each row replaced by its task's total over every shard (:func:`rlmaml.rl.parts.summed_per_task`)."""
-    from .parts import summed_per_task
-
     if not parts:
         yield {}
         return flat
@@ -180,8 +178,6 @@ def summed_flat(parts: Sequence[tuple[int, int]], flat: Tensor, like: Mapping[st
 
 def _summed_tensors(parts: Sequence[tuple[int, int]], tensors: Sequence[Tensor]):
     """``yield from``: each tensor ``[P, ...]``'s rows replaced by their task's total over every shard."""
-    from .parts import summed_per_task
-
     if not parts:
         yield {}
         return tuple(tensors)

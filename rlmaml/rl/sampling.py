@@ -260,10 +260,10 @@ class LocalSampler:
 
     def sample(self, params: Mapping[str, Tensor], tasks: Sequence[dict], seeds: Sequence[int],
                step_sizes: Sequence[float]) -> MetaBatch:
-        """The meta-batch of ``tasks`` (this sampler's shard of them, when it has one whose rows are whole tasks)."""
-        tasks = list(tasks)
-        if self.shard is not None and self.shard.parts != tuple((t, 0) for t in range(self.shard.start, self.shard.stop)):
-            raise UserError("a sampler of parts of tasks samples through sample_program and the other shards")
+        """The meta-batch of ``tasks`` (the tasks of this sampler's rows); a shard whose tasks have parts on other
+        shards samples only through :meth:`sample_program` beside them."""
+        if self.shard is not None and self.shard.joined:
+            raise UserError("a shard whose tasks have parts on other shards samples through sample_program beside them")
         return run_alone(self.sample_program(params, tasks, seeds, step_sizes))
 
     def sample_program(self, params: Mapping[str, Tensor], tasks: Sequence[dict], seeds: Sequence[int],

@@ -174,18 +174,16 @@ class GymVectorBatchedEnv(BatchedEnv):
         self.action_dim = int(np.prod(act_space.shape))
         self.action_low = np.asarray(act_space.low, dtype=np.float64).reshape(-1)
         self.action_high = np.asarray(act_space.high, dtype=np.float64).reshape(-1)
-        fns = [functools.partial(gym.make, env_id, **make_kwargs) for _ in range(self.num_envs)]
-        mode = gym.vector.AutoresetMode.NEXT_STEP
-        if vectorization == "sync":
-            self._vec = gym.vector.SyncVectorEnv(fns, autoreset_mode=mode)
-        elif vectorization == "async":
-            self._vec = gym.vector.AsyncVectorEnv(fns, autoreset_mode=mode)
-        else:
+        if vectorization == "processes":
             from .process_vector import ProcessVectorEnv, make_env, registering_module
 
             module = registering_module(env_id)
             fns = [functools.partial(make_env, module, env_id, **make_kwargs) for _ in range(self.num_envs)]
             self._vec = ProcessVectorEnv(fns, processes=max(1, num_threads or 1))
+        else:
+            fns = [functools.partial(gym.make, env_id, **make_kwargs) for _ in range(self.num_envs)]
+            vector = gym.vector.SyncVectorEnv if vectorization == "sync" else gym.vector.AsyncVectorEnv
+            self._vec = vector(fns, autoreset_mode=gym.vector.AutoresetMode.NEXT_STEP)
         #: worker processes stepping the copies ("processes"; 0 when they step in this process or one each)
         self.physics_threads = self._vec.processes if vectorization == "processes" else 0
 

@@ -263,4 +263,6 @@ def test_the_scaling_model_is_built_from_measured_shard_costs(cluster, capsys):
     assert set(result["model"]) == {"1", "2", "8"} and result["round_trip_seconds"] > 0
     assert result["model"]["1"]["efficiency"] == 1.0 and result["model"]["8"]["task_split"] == 2
     halves = result["shard_seconds"]["q=2 n=1 m=1"]
-    assert halves["rounds"]["fvp"] == 3 and halves["rounds"]["sample"] == 2 * 3 + 1  # two phases, one inner step and halves["bytes"]["fvp"] > 0
+    # sampling: 3 sums per phase (baseline, mean, variance) and the inner gradient's; setup: the inner gradient
+    # (the Fisher's chain reuses it) and ∇_θ'S; F v: H v and F'u (the last sum of Jᵀ folds into the answer)
+    assert halves["rounds"]["sample"] == 2 * 3 + 1 and halves["rounds"]["setup"] == 2 and halves["rounds"]["fvp"] == 2 and halves["bytes"]["fvp"] > 0

@@ -244,8 +244,9 @@ class AdaptationChain:
     """
 
     def __init__(self, params: Mapping[str, Tensor], num_tasks: int, fast_lr: float, hessians: list,
-                 parts: Sequence[tuple[int, int]] | None = None):
+                 parts: Sequence[tuple[int, int]] | None = None, gradients: list | None = None):
         self.params, self.num_tasks, self.fast_lr, self.hessians = params, num_tasks, fast_lr, hessians
+        self.gradients = gradients or []  # each step's ∇L_j per row, summed over the task's parts
         self.parts = whole_tasks(num_tasks) if parts is None else list(parts)
         self._like = stack_params(params, num_tasks)
 
@@ -266,16 +267,27 @@ class AdaptationChain:
         return u
 
     def vjp_program(self, w: Tensor):
-        """Jᵀ w: w ← w − α H_j w for j = k−1 … 0, then summed over tasks (the adjoint of the copy)."""
-        for hessian in reversed(self.hessians):
+        """Jᵀ w: w ← w − α H_j w for j = k−1 … 1, then the shard's share of Σ_t (w_t − α H_0 w_t), the sum over
+        tasks being the adjoint of the copy.
+
+        The last product needs no per-task sum of its own: Σ_t (w_t − α Σ_{p∈t} H_0,p w_t) = Σ_p (w_t·[j_p = 0]
+        − α H_0,p w_t), so each row adds its part's −α H_0,p w_t and its task's w_t once, at part j = 0, and the
+        caller's sum over the shards' answers completes it. With whole tasks (every row a part 0) this is
+        Σ_t (w_t − α H_0 w_t), as without parts.
+        """
+        hessians = self.hessians[::-1]
+        for hessian in hessians[:-1]:
             hw = yield from summed_flat(self.parts, hessian(w), self._like)
             w = w - self.fast_lr * hw
-        stacked = unflatten(w, self._like)
-        owners = [i for i, (_, j) in enumerate(self.parts) if j == 0]
-        if len(owners) == self.num_tasks:
-            return flatten([x.sum(0) for x in stacked.values()])
-        index = torch.as_tensor(owners, dtype=torch.long, device=w.device)
-        return flatten([x.index_select(0, index).sum(0) for x in stacked.values()])
+        hw = hessians[-1](w) if hessians else None  # each row's share H_0,p w_t of its task's w_t
+        owners = [j == 0 for _, j in self.parts]
+        if not all(owners):  # the rows of parts j > 0 bring only their −α H_0,p w_t
+            keep = torch.as_tensor(owners, device=w.device)
+            w = flatten([torch.where(keep.view(-1, *[1] * (x.dim() - 1)), x, torch.zeros_like(x))
+                         for x in unflatten(w, self._like).values()])
+        if hw is not None:
+            w = w - self.fast_lr * hw
+        return flatten([x.sum(0) for x in unflatten(w, self._like).values()])
 
 
 def adaptation_chain(policy: Policy, params: Mapping[str, Tensor], train_batches: Sequence[TaskBatch],
@@ -288,27 +300,35 @@ def adaptation_chain(policy: Policy, params: Mapping[str, Tensor], train_batches
 
 def adaptation_chain_program(policy: Policy, params: Mapping[str, Tensor], train_batches: Sequence[TaskBatch],
                              fast_lr: float, num_tasks: int, first_order: bool,
-                             inner_loss: InnerLoss = reinforce_loss, parts: Sequence[tuple[int, int]] | None = None):
+                             inner_loss: InnerLoss = reinforce_loss, parts: Sequence[tuple[int, int]] | None = None,
+                             gradients: Sequence[Sequence[Tensor]] | None = None):
     """Shard program: run the inner steps from plain θ with every θ_j a fresh leaf: returns (the chain for
-    J-products, θ_k as leaves); ``num_tasks`` rows, ``parts`` of tasks (default whole tasks).
+    J-products, θ_k as leaves); ``num_tasks`` rows, ``parts`` of tasks (default whole tasks). The chain keeps
+    each step's inner gradients ∇L_j, summed over each task's parts (``chain.gradients``).
 
-    ``first_order`` makes J = I (the inner gradients are constants), as in :func:`adapt_tasks`.
+    ``first_order`` makes J = I (the inner gradients are constants), as in :func:`adapt_tasks`. ``gradients``
+    gives those sums when they are known, for a chain over the first rows of another chain on the same θ and
+    episodes (the subsampled Fisher's): its sums are the same, so the program yields nothing.
     """
     parts = whole_tasks(num_tasks) if parts is None else list(parts)
     fast = {n: p.detach() for n, p in stack_params(params, num_tasks).items()}
-    hessians = []
-    for batch in train_batches:
+    hessians, summed = [], []
+    for j, batch in enumerate(train_batches):
         leaves = {n: p.requires_grad_() for n, p in fast.items()}
-        loss = inner_loss(policy, leaves, batch).sum()
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"inner loss is not finite ({loss.item()}); lower the step size")
-        grads = torch.autograd.grad(loss, list(leaves.values()), create_graph=not first_order)
-        if not first_order:
-            hessians.append(gradient_jacobian_product(grads, leaves))
-        grads = yield from _summed_tensors(parts, [g.detach() for g in grads])
+        if gradients is None or not first_order:
+            loss = inner_loss(policy, leaves, batch).sum()
+            if not torch.isfinite(loss):
+                raise FloatingPointError(f"inner loss is not finite ({loss.item()}); lower the step size")
+            grads = torch.autograd.grad(loss, list(leaves.values()), create_graph=not first_order)
+            if not first_order:
+                hessians.append(gradient_jacobian_product(grads, leaves))
+        if gradients is None:
+            grads = yield from _summed_tensors(parts, [g.detach() for g in grads])
+        else:
+            grads = tuple(gradients[j])
+        summed.append(grads)
         fast = {n: p.detach() - fast_lr * g for (n, p), g in zip(leaves.items(), grads)}
-    return (AdaptationChain(params, num_tasks, fast_lr, hessians, parts),
-            {n: p.detach().requires_grad_() for n, p in fast.items()})
+    return AdaptationChain(params, num_tasks, fast_lr, hessians, parts, summed), {n: p.detach().requires_grad_() for n, p in fast.items()}
 
 
 @dataclass
@@ -331,10 +351,10 @@ class MetaObjective:
         return log_probs(self.policy, fast_params, valid)
 
     def chain(self, params: Mapping[str, Tensor], train_batches: Sequence[TaskBatch], num_tasks: int,
-              parts: Sequence[tuple[int, int]] | None = None):
+              parts: Sequence[tuple[int, int]] | None = None, gradients: Sequence[Sequence[Tensor]] | None = None):
         """Shard program: :func:`adaptation_chain_program` with this objective's α, inner loss and order."""
         return adaptation_chain_program(self.policy, params, train_batches, self.fast_lr, num_tasks,
-                                        self.first_order, self.inner_loss, parts)
+                                        self.first_order, self.inner_loss, parts, gradients)
 
     def surrogate_and_kl(self, params: Mapping[str, Tensor], train_batches: Sequence[TaskBatch], valid: TaskBatch,
                          old_logp: Tensor, old_pi: Distribution, num_tasks: int | None = None) -> tuple[float, float]:

@@ -78,7 +78,7 @@ def rollout(env, sample_actions: Callable[[torch.Tensor], torch.Tensor], tasks: 
         for h in range(horizon):
             batch_obs = obs.view(num_tasks, E, -1)
             observations[h] = batch_obs
-            with torch.no_grad():
+            with torch.inference_mode():  # as no_grad, without autograd's per-op bookkeeping (the policy's hot loop)
                 action = sample_actions(batch_obs)
             if actions is None:
                 actions = torch.empty(horizon, *action.shape, dtype=action.dtype, device=device)

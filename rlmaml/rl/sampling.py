@@ -170,6 +170,7 @@ def action_sampler(policy: Policy, params: Mapping[str, Tensor], device, shard: 
         groups = [(0, shard.num_tasks)]  # one θ for every row
     if groups is not None:
         group_params = {n: p[[a for a, _ in groups]] for n, p in params.items()}  # [G, ...]
+        one = {n: p[0] for n, p in group_params.items()}  # the θ of every row, when there is one
         longest = max(b - a for a, b in groups)
         padded = torch.as_tensor([[a + min(i, b - a - 1) for i in range(longest)] for a, b in groups])
         kept = torch.as_tensor([[i < b - a for i in range(longest)] for a, b in groups])
@@ -187,7 +188,6 @@ def action_sampler(policy: Policy, params: Mapping[str, Tensor], device, shard: 
         if groups is None:
             return loc_and_scale(params, obs, True)
         if len(groups) == 1:
-            one = {n: p[0] for n, p in group_params.items()}
             loc, scale = loc_and_scale(one, obs.reshape(-1, obs.shape[-1]), False)
             return loc.reshape(*obs.shape[:-1], -1), scale.reshape(*obs.shape[:-1], -1)
         stacked = obs[padded]  # [G, rows, E, obs]

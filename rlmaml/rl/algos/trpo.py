@@ -122,13 +122,12 @@ class ShardTerms:
         m = self.fisher_count
         if self.subsampled:
             grad_fast = torch.autograd.grad(loss, list(fast_leaves.values()))
-            if m == 0:  # no Fisher rows here: the other shards' sums still need this one's turns
-                for _ in self.train_batches:
-                    yield {}
+            if m == 0:  # no Fisher rows here
                 fisher_chain = chain
-            else:
+            else:  # the first m rows' chain again, for its own graph; its inner gradients' sums are the chain's
                 fisher_chain, fisher_leaves = yield from self.objective.chain(
-                    theta, [b.first_tasks(m) for b in self.train_batches], m, parts[:m])
+                    theta, [b.first_tasks(m) for b in self.train_batches], m, parts[:m],
+                    gradients=[[g[:m] for g in step] for step in chain.gradients])
                 fisher_valid = valid.first_tasks(m)
                 _, fisher_pi = log_probs(policy, fisher_leaves, fisher_valid)
                 kl = mean_kl(detach_distribution(fisher_pi), fisher_pi, fisher_valid.mask, self.fisher_norm,
@@ -148,7 +147,7 @@ class ShardTerms:
         """(F v)_s = J_sᵀ F'_s J_s v (zero for a shard without Fisher tasks)."""
         if self._fisher is None:  # no Fisher rows here: the other shards' sums still need this one's turns
             chain = self._fisher_chain
-            for _ in range(2 * len(chain.hessians) + 1):
+            for _ in range(max(2 * len(chain.hessians), 1)):  # J v's k sums, F' u's, Jᵀ z's k − 1
                 yield {}
             return torch.zeros_like(v)
         chain, kl_hessian, leaves = self._fisher

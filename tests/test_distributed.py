@@ -101,6 +101,62 @@ def test_more_workers_than_the_cluster_has_cpus_is_a_one_line_error(cluster, tmp
     assert "num_workers=4 × worker_cpus=1.0 needs 4 CPUs but the Ray cluster has 3" in capsys.readouterr().err
 
 
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_a_driver_joins_a_cluster_started_with_ray_start_and_its_token(cluster, tmp_path):
+    """The several-machines path on one machine: ``ray start --head`` with token authentication (a token of the
+    test's own, not the user's ~/.ray/auth_token), a run with ``ray_address=host:port`` and that token logs the
+    local shards' numbers bit for bit, and a driver with another token cannot join: a one-line error naming the
+    address. The head is stopped by its pid; the test process is in the private cluster's loopback-only network
+    namespace (the ``cluster`` fixture), so the head listens on loopback only."""
+    import secrets
+    import subprocess
+    import time
+
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
+    env.update(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=secrets.token_hex(32), RAY_USAGE_STATS_ENABLED="0",
+               OMP_NUM_THREADS="1")
+    head = subprocess.Popen(["ray", "start", "--head", f"--port={port}", "--node-ip-address=127.0.0.1", "--num-cpus=2",
+                             "--include-dashboard=false", "--disable-usage-stats", "--block"], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    started = []
+    try:
+        deadline = time.time() + 60
+        while not [c for c in psutil.net_connections(kind="inet")
+                   if c.status == psutil.CONN_LISTEN and c.laddr.port == port]:
+            assert head.poll() is None and time.time() < deadline, "ray start --head did not come up"
+            time.sleep(0.2)
+        started = psutil.Process(head.pid).children(recursive=True)
+        args = [*TINY["navigation"], "num_threads=1", "num_workers=2", "--no-progress"]
+        joined = subprocess.run([sys.executable, "-m", "rlmaml", "train", *args, "sampler=ray",
+                                 f"ray_address=127.0.0.1:{port}", "--out", str(tmp_path / "joined")],
+                                env=env, capture_output=True, text=True, timeout=300, check=False)
+        assert joined.returncode == 0, joined.stderr[-2000:]
+        local = _train(tmp_path / "local", "navigation", "num_workers=2")
+        assert _metrics(tmp_path / "joined") == local and len(local) == 5
+        stranger = subprocess.run([sys.executable, "-m", "rlmaml", "train", *args, "sampler=ray",
+                                   f"ray_address=127.0.0.1:{port}", "--out", str(tmp_path / "stranger")],
+                                  env={**env, "RAY_AUTH_TOKEN": secrets.token_hex(32)}, capture_output=True, text=True,
+                                  timeout=300, check=False)
+        last = stranger.stderr.strip().splitlines()[-1]
+        assert stranger.returncode == 2 and "Traceback" not in stranger.stderr, stranger.stderr[-2000:]
+        assert f"cannot join the Ray cluster at '127.0.0.1:{port}'" in last and "RAY_AUTH_TOKEN" in last
+    finally:
+        head.terminate()
+        head.wait(timeout=90)
+        for process in started:  # what the head started ends with it; anything left is ended by its pid
+            if process.is_running() and process.status() != psutil.STATUS_ZOMBIE:
+                process.kill()
+    assert not [p for p in started if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+
+
 def test_the_driver_and_the_workers_run_the_same_versions_and_physics(cluster):
     from rlmaml.config import build_config
     from rlmaml.distributed.ray_sampler import _versions, check_rollout

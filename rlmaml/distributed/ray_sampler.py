@@ -87,7 +87,13 @@ def _connect(cfg) -> None:
     if cfg.ray_address == "local":
         start_local_cluster(max(1, round(cfg.num_workers * cfg.worker_cpus)), cfg.ray_network)
     else:
-        ray.init(address=cfg.ray_address, log_to_driver=False, configure_logging=False)
+        try:
+            ray.init(address=cfg.ray_address, log_to_driver=False, configure_logging=False)
+        except (ConnectionError, RuntimeError, ValueError) as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise UserError(f"config key 'ray_address': cannot join the Ray cluster at {cfg.ray_address!r} ({first}); "
+                            "allowed: local, auto or host:port of a running cluster (`ray start --head`) whose "
+                            "token this machine has (~/.ray/auth_token or RAY_AUTH_TOKEN)") from None
     if main and handler is not None:
         signal.signal(signal.SIGTERM, handler)
 

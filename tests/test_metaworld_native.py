@@ -237,3 +237,41 @@ def test_bad_input_is_a_one_line_error():
     assert message.endswith("metaworld/ML1-push-v3, metaworld/ML1-reach-v3")
     assert _error(lambda: make_batched("metaworld/ML1-push-v3", 2, max_episode_steps=501)) == (
         "max_episode_steps must be an integer in [1, 500] (metaworld's max_path_length), got 501")
+
+
+@pytest.mark.parametrize("task", TASKS)
+def test_recorded_states_replay_the_episode_in_the_tasks_scene_and_render_a_video(task, tmp_path):
+    """``record_state``: both engines record the same joint states (native float64, sync float32). Replayed in the
+    task's scene (:func:`~rlmaml.envs.metaworld_tasks.replay_scene`: the model after the task's reset), the
+    recorded qpos put the hand and the object where the observations say they were, for a held-out
+    task; the video has a frame per step and phase."""
+    from rlmaml.viz import video
+
+    env_id = f"metaworld/ML1-{task}"
+    tasks = mwt.held_out_tasks(family(env_id).entry_point().benchmark, 2, seed=3)
+    recorded = []
+    for engine in ("native", "sync"):
+        env = make_batched(env_id, 2, engine=engine, num_threads=1, record_state=True)
+        recorded.append(rollout(env, lambda obs: torch.rand(obs.shape[0], 4) * 2 - 1, tasks, 1, horizon=12, seed=5))
+        env.close()
+    native, sync = recorded
+    assert native.infos["qpos"].dtype == torch.float64 and native.infos["qpos"].shape[:3] == (12, 2, 1)
+    assert torch.equal(native.infos["qpos"].float(), sync.infos["qpos"]) and torch.equal(native.observations, sync.observations)
+    assert (native.infos["qpos"][-1] - native.infos["qpos"][0]).abs().max() > 1e-3  # the random actions move the arm
+    model, (goal,) = family(env_id).render.scene(env_id, tasks[1])
+    data = mujoco.MjData(model)
+    for h in range(11):  # the state after step h is what step h + 1 observes
+        data.qpos[:] = native.infos["qpos"][h, 1, 0].numpy()
+        mujoco.mj_kinematics(model, data)
+        np.testing.assert_allclose(data.body("hand").xpos, native.observations[h + 1, 1, 0, :3].double().numpy(),
+                                   atol=1e-6)
+        np.testing.assert_allclose(data.body("obj").xpos, native.observations[h + 1, 1, 0, 4:7].double().numpy(),
+                                   atol=1e-6)
+    sampler = family(env_id).entry_point()
+    sampler.reset(options={"task": tasks[1]})
+    np.testing.assert_allclose(goal, sampler._inner._target_pos)  # the mark is the task's goal
+    try:
+        written = video.render_adaptation(env_id, [native, native], tasks, tmp_path, num_tasks=1, width=64, height=48)
+    except video.RenderError as exc:  # pragma: no cover - only on machines without EGL/OSMesa
+        pytest.skip(str(exc))
+    assert [p.name for p in written] == [f"ML1-{task}_task0.mp4"] and video.read_video_frame_count(written[0]) == 24

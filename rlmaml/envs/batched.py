@@ -140,6 +140,19 @@ def _as_numpy_actions(actions: Any, num_envs: int, action_dim: int) -> np.ndarra
 VECTORIZATIONS = ("sync", "async", "processes")
 
 
+def _takes(env_id: str, key: str) -> bool:
+    """Whether the registered env's constructor takes the keyword ``key``."""
+    import inspect
+
+    try:
+        creator = gym.spec(env_id).entry_point
+        if isinstance(creator, str):
+            creator = gym.envs.registration.load_env_creator(creator)
+        return key in inspect.signature(creator).parameters
+    except (gym.error.Error, TypeError, ValueError):
+        return False
+
+
 class GymVectorBatchedEnv(BatchedEnv):
     """Any registered Gymnasium env with the task protocol, through ``gymnasium.vector``.
 
@@ -162,6 +175,8 @@ class GymVectorBatchedEnv(BatchedEnv):
         make_kwargs = dict(env_kwargs)
         if max_episode_steps is not None:
             make_kwargs["max_episode_steps"] = int(max_episode_steps)
+        if record_state and _takes(env_id, "record_state"):  # envs that can put their joint state in the info
+            make_kwargs["record_state"] = True
         self._probe = gym.make(env_id, **make_kwargs)
         missing = missing_task_protocol(self._probe)
         if missing:

@@ -125,7 +125,7 @@ class MetaWorldNativeEnv(BatchedEnv):
     """``num_envs`` copies of ``metaworld/ML1-reach-v3`` or ``metaworld/ML1-push-v3`` (see the module docstring).
 
     ``env_kwargs`` go to :class:`~rlmaml.envs.metaworld_tasks.MetaWorldEnv` (``benchmark_seed``,
-    ``observe_goal``); ``record_state`` is accepted and ignored, as the Gymnasium-vector path does."""
+    ``observe_goal``); ``record_state`` puts every copy's ``qpos``/``qvel`` after each step in its info."""
 
     def __init__(self, env_id: str, num_envs: int, *, device="cpu", oracle: bool = False,
                  num_threads: int | None = None, max_episode_steps: int | None = None, record_state: bool = False,
@@ -153,6 +153,7 @@ class MetaWorldNativeEnv(BatchedEnv):
         from .registry import family
 
         self.env_id = env_id
+        self.record_state = bool(record_state)
         self.task_class = env_id.removeprefix("metaworld/ML1-")
         self.num_envs = int(num_envs)
         self.device = torch.device(device)
@@ -331,6 +332,9 @@ class MetaWorldNativeEnv(BatchedEnv):
             reward, info = self._push(obs, a)
         terminated = self._steps >= self.max_episode_steps
         out_info = {k: torch.as_tensor(info[k].astype(np.float32), device=self.device) for k in INFO_KEYS}
+        if self.record_state:
+            for key in ("qpos", "qvel"):
+                out_info[key] = torch.as_tensor(np.stack([getattr(d, key) for d in self._datas]), device=self.device)
         return (self._with_task(torch.as_tensor(obs.astype(np.float32), device=self.device)),
                 torch.as_tensor(reward.astype(np.float32), device=self.device),
                 torch.as_tensor(terminated, device=self.device), out_info)

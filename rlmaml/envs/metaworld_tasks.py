@@ -34,7 +34,7 @@ import numpy as np
 
 from rlmaml.errors import UserError
 
-from .registry import TaskFamily
+from .registry import RenderHints, TaskFamily
 from .task_env import TaskEnvMixin
 
 INSTALL_COMMAND = "pip install -e '.[metaworld]' && pip install --no-deps metaworld==3.1.1"
@@ -190,7 +190,8 @@ class MetaWorldEnv(TaskEnvMixin, gym.Env):
     ## Rewards
     metaworld's v2 reward of the task class, between 0 and 10 per step. ``info["success"]`` is 1.0 on each step
     where the task is solved, else 0.0 (rlmaml counts an episode as a success if any step is one); the other
-    entries of metaworld's ``info`` (``near_object``, ``grasp_success``, ...) come along.
+    entries of metaworld's ``info`` (``near_object``, ``grasp_success``, ...) come along; with ``record_state``,
+    also the joint state after the step, ``info["qpos"]`` and ``info["qvel"]`` (for videos, :mod:`rlmaml.viz.video`).
 
     ## Starting State
     Fixed by the task (metaworld freezes each task's object and goal positions); ``reset(seed=...)`` seeds only
@@ -203,15 +204,16 @@ class MetaWorldEnv(TaskEnvMixin, gym.Env):
     ``benchmark``: ``"ML1"``, ``"ML10"`` or ``"ML45"``; ``task``: ML1's task name; ``benchmark_seed``: the seed
     of the metaworld benchmark object (its goals); ``observe_goal``: put the goal position in the last 3 numbers
     (metaworld's multi-task observation, for the scripted expert policies; never in the meta-RL benchmarks);
-    ``render_mode``: metaworld's (``"rgb_array"``).
+    ``render_mode``: metaworld's (``"rgb_array"``); ``record_state``: put ``qpos``/``qvel`` in every step's info.
     """
 
     metadata: ClassVar[dict] = {"render_modes": ["rgb_array", "depth_array"], "render_fps": 80}
     task_keys = ("class", "index", "split")
 
     def __init__(self, benchmark: str = "ML1", task: str | None = None, *, benchmark_seed: int = 0,
-                 observe_goal: bool = False, render_mode: str | None = None) -> None:
+                 observe_goal: bool = False, render_mode: str | None = None, record_state: bool = False) -> None:
         self.benchmark = MetaWorldBenchmark(benchmark, task)
+        self.record_state = bool(record_state)
         if isinstance(benchmark_seed, bool) or not isinstance(benchmark_seed, (int, np.integer)):
             raise UserError(f"benchmark_seed must be an integer, got {benchmark_seed!r}")
         self.benchmark_seed = int(benchmark_seed)
@@ -291,6 +293,8 @@ class MetaWorldEnv(TaskEnvMixin, gym.Env):
     def step(self, action):
         obs, reward, terminated, truncated, info = self._inner.step(np.asarray(action, dtype=np.float32))
         info = {k: float(v) for k, v in info.items() if np.isscalar(v)}
+        if self.record_state:
+            info["qpos"], info["qvel"] = self._inner.data.qpos.copy(), self._inner.data.qvel.copy()
         return obs, float(reward), bool(terminated), bool(truncated), info
 
     def render(self):
@@ -301,6 +305,27 @@ class MetaWorldEnv(TaskEnvMixin, gym.Env):
             self._inner.close()
 
 
+# ----------------------------------------------------------------------------- videos
+@functools.cache
+def _scene_env(name: str, task: str | None) -> MetaWorldEnv:
+    return MetaWorldEnv(name, task)
+
+
+def replay_scene(benchmark: MetaWorldBenchmark, env_id: str, task: dict) -> tuple[Any, list[np.ndarray]]:
+    """The model a task's recorded states replay in (metaworld's model after the task's reset, which moves the
+    objects' bodies for many classes) and its goal position ``_target_pos`` to mark (:class:`RenderHints`)."""
+    import copy
+
+    env = _scene_env(benchmark.name, benchmark.task)
+    env.reset(options={"task": task})
+    return copy.deepcopy(env._inner.model), [np.array(env._inner._target_pos, dtype=np.float64)]
+
+
+GOAL_MARK = 0.05  # the goal's sphere in videos: reach-v3's success radius (metres)
+#: a fixed camera in front of the table, looking at its middle
+CAMERA = {"lookat": (0.0, 0.65, 0.15), "distance": 1.45, "elevation": -25.0, "azimuth": 135.0}
+
+
 # ----------------------------------------------------------------------------- the records
 #: the ML1 tasks with a native batched engine (rlmaml.envs.metaworld_native, checked equal to the generic path)
 NATIVE_ML1_TASKS = ("reach-v3", "push-v3")
@@ -309,8 +334,10 @@ NATIVE_ML1_TASKS = ("reach-v3", "push-v3")
 def _record(benchmark: MetaWorldBenchmark, description: str) -> TaskFamily:
     """The record of a benchmark (the native engines of NATIVE_ML1_TASKS are added by
     :func:`rlmaml.envs.metaworld_native.with_native_engines` when rlmaml.envs registers them)."""
+    render = RenderHints("mujoco", camera=CAMERA, scene=functools.partial(replay_scene, benchmark),
+                         marker_radius=GOAL_MARK)
     return TaskFamily(benchmark.env_id, functools.partial(MetaWorldEnv, benchmark.name, benchmark.task), HORIZON,
-                      description, None, held_out=functools.partial(held_out_tasks, benchmark))
+                      description, None, render=render, held_out=functools.partial(held_out_tasks, benchmark))
 
 
 def _families(tasks: Sequence[str]) -> tuple[TaskFamily, ...]:

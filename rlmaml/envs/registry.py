@@ -55,11 +55,16 @@ class RenderHints:
     ``kind``: ``"planar"`` (a point and its ground-plane trail, from ``infos["position"]``), ``"mujoco"`` (the
     recorded ``qpos`` replayed in the model, offscreen) or None (decided from what the episodes recorded);
     ``asset``: Gymnasium's bundled MuJoCo XML to replay in when ``gymnasium.make`` gives no model; ``camera``:
-    ``distance``, ``elevation``, ``azimuth`` of the camera tracking the torso."""
+    ``distance``, ``elevation``, ``azimuth`` of the camera tracking the torso, or, with ``lookat`` (a point), of a
+    camera fixed on that point; ``scene``: for families whose model differs from task to task (Meta-World moves
+    bodies at reset), ``scene(env_id, task) -> (MjModel, marks)``, the model to replay the task's states in and
+    the world positions to mark (its goal); ``marker_radius``: the radius of those marks' spheres, in metres."""
 
     kind: Literal["planar", "mujoco"] | None = None
     asset: str | None = None
-    camera: Mapping[str, float] | None = None
+    camera: Mapping[str, Any] | None = None
+    scene: Callable[[str, Mapping[str, Any]], tuple[Any, list]] | None = None
+    marker_radius: float = 0.15
 
 
 EngineFactory = Callable[..., Any]  # (env_id, num_envs, *, device, oracle, num_threads, **env_kwargs) -> BatchedEnv

@@ -314,7 +314,9 @@ def _first_line(exc: BaseException) -> str:
 class MujocoReplay:
     """Offscreen renderer of recorded MuJoCo states: ``frames(qpos, qvel)`` → list of HxWx3 uint8 frames.
 
-    The camera tracks the torso (body 1) from the side, so the robot stays in view while it runs."""
+    The camera tracks the torso (body 1) from the side, so the robot stays in view while it runs, or looks at a
+    fixed point (a ``lookat`` in the camera hints: Meta-World's table). ``model``: the MjModel to replay in
+    (default the env's, :func:`mujoco_model`)."""
 
     def __init__(self, env_id: str, width: int = 480, height: int = 320, camera: Mapping[str, float] | None = None,
                  model=None):
@@ -333,17 +335,23 @@ class MujocoReplay:
             raise RenderError(f"no OpenGL backend for MuJoCo rendering (MUJOCO_GL={backend}): "
                               f"{_first_line(exc)}; {GL_FIX}") from None
         self.camera = mujoco.MjvCamera()
-        self.camera.type = mujoco.mjtCamera.mjCAMERA_TRACKING
-        self.camera.trackbodyid = 1
+        self.marker_radius = float(render_hints(env_id).marker_radius)
         cam = dict(render_hints(env_id).camera or DEFAULT_CAMERA)
         cam.update(camera or {})
+        if "lookat" in cam:  # fixed on a point of the scene
+            self.camera.type = mujoco.mjtCamera.mjCAMERA_FREE
+            self.camera.lookat[:] = np.asarray(cam["lookat"], dtype=np.float64)
+        else:  # tracking the torso
+            self.camera.type = mujoco.mjtCamera.mjCAMERA_TRACKING
+            self.camera.trackbodyid = 1
         self.camera.distance = cam["distance"]
         self.camera.elevation = cam["elevation"]
         self.camera.azimuth = cam["azimuth"]
 
     def frame(self, qpos: np.ndarray, qvel: np.ndarray | None = None,
               markers: Sequence[np.ndarray] = ()) -> np.ndarray:
-        """One frame of the state ``(qpos, qvel)``; ``markers``: world positions drawn as red spheres (goals)."""
+        """One frame of the state ``(qpos, qvel)``; ``markers``: world positions drawn as red spheres (goals) of
+        the hints' ``marker_radius``."""
         import mujoco
 
         self.data.qpos[:] = qpos
@@ -355,7 +363,7 @@ class MujocoReplay:
         for position in markers:
             if scene.ngeom >= scene.maxgeom:
                 break
-            mujoco.mjv_initGeom(scene.geoms[scene.ngeom], mujoco.mjtGeom.mjGEOM_SPHERE, np.array([0.15, 0.0, 0.0]),
+            mujoco.mjv_initGeom(scene.geoms[scene.ngeom], mujoco.mjtGeom.mjGEOM_SPHERE, np.array([self.marker_radius, 0, 0]),
                                 np.asarray(position, dtype=np.float64), np.eye(3).reshape(-1),
                                 np.array([0.9, 0.1, 0.1, 0.9], dtype=np.float32))
             scene.ngeom += 1
@@ -384,8 +392,10 @@ class MujocoReplay:
 
 
 def mujoco_phase_frames(replay: MujocoReplay, episodes, task: Mapping[str, Any], task_index: int, phase: int,
-                        episode_index: int = 0) -> list[np.ndarray]:
-    """Annotated frames of one recorded episode (one phase) of a MuJoCo task."""
+                        episode_index: int = 0, markers: Sequence[np.ndarray] | None = None) -> list[np.ndarray]:
+    """Annotated frames of one recorded episode (one phase) of a MuJoCo task; ``markers`` (world positions, red
+    spheres) default to the task's goal position, when it has one. Episodes that record ``infos["success"]``
+    (Meta-World) say on every frame whether, and from which step, the task is solved."""
     qpos = episode_info(episodes, "qpos", task_index, episode_index)
     if qpos is None:
         raise RenderError(f"episodes of {replay.env_id!r} carry no infos['qpos']; evaluate with the env built "
@@ -400,13 +410,22 @@ def mujoco_phase_frames(replay: MujocoReplay, episodes, task: Mapping[str, Any],
     cum_return = np.cumsum(rewards)
     mean_v = _running_mean(velocity, mask) if velocity is not None else None
     goal = task_goal(task)
-    markers = [np.array([goal[0], goal[1], 0.15])] if goal is not None and goal.size >= 2 else []
+    if markers is None:
+        markers = [np.array([goal[0], goal[1], 0.15])] if goal is not None and goal.size >= 2 else []
+    success = episode_info(episodes, "success", task_index, episode_index)
+    first_success = None
+    if success is not None:
+        solved = np.flatnonzero((np.asarray(success).reshape(-1) > 0.5) & (mask > 0))
+        first_success = int(solved[0]) if solved.size else None
     frames = []
     for t, image in enumerate(replay.frames(qpos, qvel, markers)):
         lines = [describe_task(task), f"phase: {phase_name(phase)}   t = {t + 1}/{len(qpos)}"]
         measured = measured_line(goal, qpos[t, :2], None if mean_v is None else mean_v[t])
         if measured is not None:
             lines.append(measured)
+        if success is not None:
+            solved_yet = first_success is not None and t >= first_success
+            lines.append(f"success: yes (from step {first_success + 1})" if solved_yet else "success: not yet")
         lines.append(f"return = {cum_return[t]:.1f}")
         frames.append(annotate(image, lines))
     return frames
@@ -591,6 +610,16 @@ def render_adaptation(env_id: str, phases: Sequence[Any], tasks: Sequence[Mappin
                           "infos['qpos'])")
     if recorded_states and all(task_goal(tasks[ti]) is not None for ti in task_indices):
         written.append(_save_trajectories(phases, tasks, task_indices, episode_index, out_dir, stem, "torso "))
+    scene = render_hints(env_id).scene
+    if scene is not None:  # a model (and marks) per task
+        for ti in _progress(task_indices, progress):
+            model, markers = scene(env_id, tasks[ti])
+            with MujocoReplay(env_id, width, height, camera, model=model) as replay:
+                frames = []
+                for k, episodes in enumerate(phases):
+                    frames += mujoco_phase_frames(replay, episodes, tasks[ti], ti, k, episode_index, markers)
+            written.append(write_video(frames, out_dir / f"{stem}_task{ti}.mp4", fps))
+        return written
     with MujocoReplay(env_id, width, height, camera) as replay:
         for ti in _progress(task_indices, progress):
             frames = []

@@ -10,7 +10,7 @@ the same trajectories bit for bit (``tests/test_process_vector.py``).
 
 It offers the part of the vector-env API that :class:`~rlmaml.envs.batched.GymVectorBatchedEnv` uses:
 ``reset(seed=[...])``, ``step(actions)``, ``set_attr(name, values)`` and ``close()``. Workers are started
-as fresh interpreters (``python -m rlmaml.envs.process_vector``, talking over two pipes: no fork of a threaded
+as fresh interpreters (:data:`WORKER_COMMAND`, talking over two pipes: no fork of a threaded
 parent, and no re-import of the caller's main script as ``multiprocessing``'s spawn does); a worker that raises
 reports the error in one line, a worker that dies is named with its exit code, and a worker whose caller is gone
 exits.
@@ -136,8 +136,8 @@ class ProcessVectorEnv:
             for start, stop in self.bounds:
                 to_child_r, to_child_w = os.pipe()
                 from_child_r, from_child_w = os.pipe()
-                proc = subprocess.Popen([sys.executable, "-m", "rlmaml.envs.process_vector", str(to_child_r),
-                                         str(from_child_w)], pass_fds=(to_child_r, from_child_w), env=env,
+                proc = subprocess.Popen([sys.executable, "-c", WORKER_COMMAND, str(to_child_r), str(from_child_w)],
+                                        pass_fds=(to_child_r, from_child_w), env=env,
                                         stdin=subprocess.DEVNULL)
                 os.close(to_child_r)
                 os.close(from_child_w)
@@ -230,14 +230,16 @@ class _Duplex:
         self.writer.close()
 
 
+#: a worker process's program, ``python -c WORKER_COMMAND READ_FD WRITE_FD`` (not ``-m`` of this module, which the
+#: package has already imported by the time runpy would run it again as ``__main__``)
+WORKER_COMMAND = "import sys; from rlmaml.envs.process_vector import main; main(sys.argv[1:])"
+
+
 def main(argv: Sequence[str]) -> None:
-    """Entry of a worker process: ``python -m rlmaml.envs.process_vector READ_FD WRITE_FD``."""
+    """Entry of a worker process: ``python -c WORKER_COMMAND READ_FD WRITE_FD``."""
     read_fd, write_fd = (int(x) for x in argv)
     _worker(_Duplex(Connection(read_fd, writable=False), Connection(write_fd, readable=False)))
 
 
 __all__ = ["ProcessVectorEnv", "chunk_bounds", "make_env", "registering_module"]
 
-
-if __name__ == "__main__":
-    main(sys.argv[1:])

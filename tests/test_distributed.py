@@ -8,6 +8,7 @@ for bit, for 1, 2 and 3 workers (uneven shards included), on navigation and on t
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import logging
 import os
@@ -71,6 +72,19 @@ def test_tasks_split_into_parts_on_ray_workers_log_the_local_shards_numbers_bit_
     local = _train(tmp_path / "local", preset, *extra)
     remote = _train(tmp_path / "ray", preset, "sampler=ray", *extra)
     assert remote == local and len(remote) == 5 and all(r["step_accepted"] for r in remote)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("metaworld") is None, reason="metaworld is not installed")
+@pytest.mark.parametrize("task", ["reach-v3", "pick-place-v3"])
+def test_meta_world_on_ray_workers_logs_the_local_shards_numbers_and_success_rates(cluster, tmp_path, task):
+    """ML1 on 2 workers, each sampling its own tasks on its own engine (reach: the native one; pick-place: the
+    generic path): the same returns, success rates and steps as the local shards, bit for bit."""
+    args = [f"env=metaworld/ML1-{task}", "num_batches=2", "meta_batch_size=2", "episodes_per_task=2", "horizon=10",
+            "hidden_sizes=[8]", "num_threads=1", "num_workers=2", "--no-progress"]
+    assert main(["train", *args, "--out", str(tmp_path / "local")]) == 0
+    assert main(["train", *args, "sampler=ray", "--out", str(tmp_path / "ray")]) == 0
+    local, remote = _metrics(tmp_path / "local"), _metrics(tmp_path / "ray")
+    assert remote == local and len(local) == 2 and {"success_before", "success_after"} <= set(local[0])
 
 
 def test_one_ray_worker_is_the_plain_local_run(cluster, tmp_path):

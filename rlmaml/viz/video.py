@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -610,20 +611,14 @@ def render_adaptation(env_id: str, phases: Sequence[Any], tasks: Sequence[Mappin
                           "infos['qpos'])")
     if recorded_states and all(task_goal(tasks[ti]) is not None for ti in task_indices):
         written.append(_save_trajectories(phases, tasks, task_indices, episode_index, out_dir, stem, "torso "))
-    scene = render_hints(env_id).scene
-    if scene is not None:  # a model (and marks) per task
+    scene = render_hints(env_id).scene  # a model (and marks) per task, else one replay for every task
+    with nullcontext() if scene is not None else MujocoReplay(env_id, width, height, camera) as shared:
         for ti in _progress(task_indices, progress):
-            model, markers = scene(env_id, tasks[ti])
-            with MujocoReplay(env_id, width, height, camera, model=model) as replay:
+            model, markers = scene(env_id, tasks[ti]) if scene is not None else (None, None)
+            with nullcontext(shared) if shared is not None else MujocoReplay(env_id, width, height, camera,
+                                                                             model=model) as replay:
                 frames = []
                 for k, episodes in enumerate(phases):
                     frames += mujoco_phase_frames(replay, episodes, tasks[ti], ti, k, episode_index, markers)
-            written.append(write_video(frames, out_dir / f"{stem}_task{ti}.mp4", fps))
-        return written
-    with MujocoReplay(env_id, width, height, camera) as replay:
-        for ti in _progress(task_indices, progress):
-            frames = []
-            for k, episodes in enumerate(phases):
-                frames += mujoco_phase_frames(replay, episodes, tasks[ti], ti, k, episode_index)
             written.append(write_video(frames, out_dir / f"{stem}_task{ti}.mp4", fps))
     return written

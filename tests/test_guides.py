@@ -122,3 +122,12 @@ def test_task_family_guide(tmp_path):
         assert record.env_id == "my/PointVelocity-v0" and record.horizon == 50 and record.engine is None
     finally:
         sys.path.remove(str(tmp_path))
+
+
+def test_metaworld_class_guide(tmp_path):
+    pytest.importorskip("metaworld")
+    ran = walk_guide("metaworld-class.md", tmp_path)
+    records = _metrics(tmp_path / "runs" / "wall")
+    assert [r["batch"] for r in records] == [0] and {"success_before", "success_after"} <= set(records[0])
+    assert records[0]["env_steps"] == 2 * 2 * 2 * 50  # phases × tasks × episodes × H
+    assert len(ran) == 2

@@ -25,7 +25,9 @@ needs_metaworld = pytest.mark.skipif(importlib.util.find_spec("metaworld") is No
                                      reason=f"metaworld is not installed ({mwt.INSTALL_COMMAND})")
 ML10_TEST = {"drawer-open-v3", "door-close-v3", "shelf-place-v3", "sweep-into-v3", "lever-pull-v3"}
 PRESETS = {"ml1-reach": "metaworld/ML1-reach-v3", "ml1-push": "metaworld/ML1-push-v3", "ml10": "metaworld/ML10"}
-NATIVE = {"metaworld/ML1-reach-v3", "metaworld/ML1-push-v3"}  # the ML1 tasks with a native engine
+ML10_CLASSES = (*mwt.ML10_CLASSES["train"], *mwt.ML10_CLASSES["test"])
+#: the families with a native engine: ML1 of the ML10 classes, and ML10 (tests/test_metaworld_native.py)
+NATIVE = {f"metaworld/ML1-{c}" for c in ML10_CLASSES} | {"metaworld/ML10"}
 
 
 def test_records_register_every_ml1_task_ml10_and_ml45():
@@ -36,6 +38,13 @@ def test_records_register_every_ml1_task_ml10_and_ml45():
         assert record.horizon == 500 and record.held_out is not None
         assert (record.engine is not None) == (env_id in NATIVE)  # tests/test_metaworld_native.py
         assert gym.spec(env_id).max_episode_steps == 500
+
+
+@needs_metaworld
+def test_the_ml10_class_list_is_metaworlds():
+    import metaworld.env_dict
+
+    assert {split: tuple(classes) for split, classes in metaworld.env_dict.ML10_V3.items()} == mwt.ML10_CLASSES
 
 
 def test_missing_metaworld_is_a_one_line_error_naming_the_install(monkeypatch):
@@ -139,7 +148,7 @@ def test_episodes_truncate_at_500_and_report_success_every_step():
 
 @needs_metaworld
 def test_ml10_switches_classes_on_a_held_out_task():
-    env = make_batched("metaworld/ML10", 2, max_episode_steps=5)
+    env = make_batched("metaworld/ML10", 2, max_episode_steps=5, engine="sync")
     env.set_tasks([{"class": "reach-v3", "index": 0, "split": "train"},
                    {"class": "lever-pull-v3", "index": 3, "split": "test"}])
     obs = env.reset(seed=0)

@@ -199,12 +199,14 @@ def test_a_tasks_initial_state_does_not_depend_on_what_ran_before(task):
     assert np.array_equal(*states)
 
 
-def test_records_of_reach_and_push_name_the_native_engine():
-    native = {f"metaworld/ML1-{t}" for t in TASKS}
-    assert set(mwt.NATIVE_ML1_TASKS) == set(TASKS)
+def test_the_records_of_the_native_classes_name_the_native_engine():
+    from rlmaml.envs.metaworld_native import NATIVE_CLASSES, native_env_ids
+
+    native = set(native_env_ids())
+    assert {f"metaworld/ML1-{t}" for t in NATIVE_CLASSES} <= native and set(TASKS) <= set(NATIVE_CLASSES)
     for record in mwt.METAWORLD_FAMILIES:  # the registered records: with the native engines added
         assert (family(record.env_id).engine is not None) == (record.env_id in native), record.env_id
-    assert family("metaworld/ML1-push-v3").engine is not None
+    assert family("metaworld/ML1-push-v3").engine is not None and family("metaworld/ML45").engine is None
 
 
 def _error(call, kind=UserError) -> str:
@@ -225,16 +227,18 @@ def test_bad_input_is_a_one_line_error():
     assert _error(lambda: env.set_tasks([{"class": "push-v3", "index": 0, "split": "train"}] * 3)) == (
         "Meta-World task class 'push-v3' is not in metaworld/ML1-reach-v3's train classes ['reach-v3']")
     env.close()
-    allowed = "['reach-v3', 'push-v3'] (metaworld/ML1-reach-v3, metaworld/ML1-push-v3) only"
-    assert _error(lambda: _native("metaworld/ML1-pick-place-v3", 2)) == (
-        f"the native Meta-World engine steps the task classes {allowed}, got task class 'pick-place-v3' "
-        "('metaworld/ML1-pick-place-v3'); use engine='sync' or 'processes'")
-    assert _error(lambda: _native("metaworld/ML10", 2)) == (
-        f"the native Meta-World engine steps the task classes {allowed}, got env 'metaworld/ML10'; "
+    from rlmaml.envs.metaworld_native import NATIVE_CLASSES, native_env_ids
+
+    allowed = f"{sorted(NATIVE_CLASSES)} ({', '.join(native_env_ids())}) only"
+    assert _error(lambda: _native("metaworld/ML1-assembly-v3", 2)) == (
+        f"the native Meta-World engine steps the task classes {allowed}, got task class 'assembly-v3' "
+        "('metaworld/ML1-assembly-v3'); use engine='sync' or 'processes'")
+    assert _error(lambda: _native("metaworld/ML45", 2)) == (
+        f"the native Meta-World engine steps the task classes {allowed}, got env 'metaworld/ML45'; "
         "use engine='sync' or 'processes'")
-    message = _error(lambda: make_batched("metaworld/ML1-pick-place-v3", 2, engine="native"))
-    assert message.startswith("env 'metaworld/ML1-pick-place-v3' has no native batched engine; native engines exist")
-    assert message.endswith("metaworld/ML1-push-v3, metaworld/ML1-reach-v3")
+    message = _error(lambda: make_batched("metaworld/ML1-assembly-v3", 2, engine="native"))
+    assert message.startswith("env 'metaworld/ML1-assembly-v3' has no native batched engine; native engines exist")
+    assert "metaworld/ML1-push-v3, metaworld/ML1-reach-v3" in message
     assert _error(lambda: make_batched("metaworld/ML1-push-v3", 2, max_episode_steps=501)) == (
         "max_episode_steps must be an integer in [1, 500] (metaworld's max_path_length), got 501")
 
@@ -275,3 +279,41 @@ def test_recorded_states_replay_the_episode_in_the_tasks_scene_and_render_a_vide
     except video.RenderError as exc:  # pragma: no cover - only on machines without EGL/OSMesa
         pytest.skip(str(exc))
     assert [p.name for p in written] == [f"ML1-{task}_task0.mp4"] and video.read_video_frame_count(written[0]) == 24
+
+
+def test_ml10_copies_of_all_15_classes_give_the_sync_paths_episodes():
+    """ML10 on the native engine (its record's engine): one copy of each train and held-out class, 120 steps of
+    random actions on 2 threads, equal to the sync path's (observations, terminations and success bit for bit,
+    rewards to float32 rounding); then the same copies on other tasks (each copy another class, two copies of one
+    task sharing its model), equal again, and the recorded joint states zero-padded to the longest model."""
+    from test_metaworld_classes import assert_same_episodes, random_actions, run
+
+    ml10 = [(c, "train") for c in mwt.ML10_CLASSES["train"]] + [(c, "test") for c in mwt.ML10_CLASSES["test"]]
+    tasks = [{"class": c, "index": i % 50, "split": s} for i, (c, s) in enumerate(ml10)]
+    native = make_batched("metaworld/ML10", 15, num_threads=2)
+    assert type(native).__name__ == "MetaWorldNativeEnv" and native.physics_threads == 2
+    sync = make_batched("metaworld/ML10", 15, engine="sync", max_episode_steps=120)
+    native.max_episode_steps = 120
+    native.close = lambda: None  # run() closes; the engine runs again below
+    assert_same_episodes(run(sync, tasks, random_actions(15), 120), run(native, tasks, random_actions(15), 120))
+
+    again = tasks[1:] + tasks[:1]
+    again[5] = again[4]  # two copies of one task
+    sync = make_batched("metaworld/ML10", 15, engine="sync", max_episode_steps=40)
+    native.max_episode_steps = 40
+    a, b = run(sync, again, random_actions(15, seed=3), 40), run(native, again, random_actions(15, seed=3), 40)
+    assert_same_episodes(a, b)
+    assert native._models[4] is native._models[5] and native._models[3] is not native._models[4]
+
+    # the recorded states (the sync path cannot stack ML10's: its classes' models differ in size)
+    native.record_state = True
+    obs, _, _, info = run(native, again, random_actions(15, seed=3), 40)
+    nq = [native._models[k].nq for k in range(15)]
+    assert info["qpos"].shape == (40, 15, max(nq)) and len(set(nq)) > 1
+    for k in (0, 8, 14):  # replayed in the task's scene, the hand is where the observation says
+        assert torch.equal(info["qpos"][:, k, nq[k]:], torch.zeros(40, max(nq) - nq[k]))
+        model, _ = family("metaworld/ML10").render.scene("metaworld/ML10", again[k])
+        data = mujoco.MjData(model)
+        data.qpos[:] = info["qpos"][-1, k, :nq[k]].numpy()
+        mujoco.mj_kinematics(model, data)
+        np.testing.assert_allclose(data.body("hand").xpos, obs[-1, k, :3].double().numpy(), atol=1e-6)

@@ -1,46 +1,55 @@
-"""A native batched engine for Meta-World ML1 ``reach-v3`` and ``push-v3``: every copy's physics in one loop of
-``mujoco.mj_step`` calls, observations, v2 rewards and success computed in numpy over the copies.
+"""A native batched engine for Meta-World: every copy's physics in one loop of ``mujoco.mj_step`` calls, and the
+observations, v2 rewards and success of each task class computed in numpy over that class's copies.
+
+A task class plugs in as a :class:`NativeClass` (its ``_get_pos_objects``/``_get_quat_objects`` and its
+``evaluate_state``, vectorised), registered with :func:`native_class`; :data:`NATIVE_CLASSES` holds them
+(``rlmaml/envs/metaworld_classes/``). An ML1 family has the engine when its class is registered, ML10 when all 15 of
+its classes are. ``docs/extending/metaworld_class.md`` walks through adding one.
 
 Reset is metaworld's own: a task's initial state is the metaworld env's state after ``reset()`` with that task
-set (its hand settles for 50 × ``frame_skip`` substeps, then the object is put at the task's position), which
-depends on the task only (``mj_resetData`` comes first, metaworld freezes each task's random vector), so it is
-taken once per task from one :class:`~rlmaml.envs.metaworld_tasks.MetaWorldEnv` and kept: the whole ``MjData``
-(``mj_copyData``: state, mocap, warm start), the reset observation and the per-episode constants the rewards read
-(``_target_pos``, ``obj_init_pos``, ``init_tcp``, ``hand_init_pos``). A reset copies that snapshot into each
-copy's own ``MjData``.
+set (its hand settles for 50 × ``frame_skip`` substeps, then the objects are placed), which depends on the task
+only (``mj_resetData`` comes first, metaworld freezes each task's random vector), so it is taken once per task
+from one :class:`~rlmaml.envs.metaworld_tasks.MetaWorldEnv` and kept (:class:`_Start`): the model's frames as the
+reset left them (:data:`MODEL_FIELDS`: many classes move bodies of the model and the goal site to the task's
+positions, and nothing else of the model changes, as a test checks), the whole ``MjData`` (``mj_copyData``: state,
+mocap, warm start), the reset observation and the per-episode constants the rewards read (``_target_pos``,
+``obj_init_pos``, ``init_tcp``, ``hand_init_pos`` and the class's own). The copies of one task share a model (a
+metaworld model is about 18 MB, mostly meshes), the class's model with the task's frames written in; a reset copies
+the snapshot into the copy's own ``MjData``.
 
-A step does what ``SawyerXYZEnv.step`` does, in the same floating-point operations:
+A step does what ``SawyerXYZEnv.step`` does:
 
 * ``set_xyz_action``: the mocap position moves by ``clip(action[:3], -1, 1) * action_scale`` (float32, as the env
-  receives float32 actions), clipped to ``[mocap_low, mocap_high]``; the mocap quaternion stays ``[1, 0, 1, 0]``
-  (set by the reset and never changed);
+  receives float32 actions), clipped to the class's ``[mocap_low, mocap_high]``; the mocap quaternion stays
+  ``[1, 0, 1, 0]`` (set by the reset and never changed);
 * the gripper's controls ``[action[3], -action[3]]`` and ``mj_step`` with ``nstep = frame_skip`` on the copy's own
   ``MjData`` (one per copy, so the solver's warm start carries over as in the single env);
-* ``mj_kinematics`` for the positions the observation and the reward read (body and site positions, the object
-  geom's frame). metaworld calls ``mj_rnePostConstraint`` and ``mj_forward`` there; neither changes the state the
-  next ``mj_step`` starts from, and the positions are the same numbers ``mj_kinematics`` computes. ``push-v3``'s
-  ``info["grasp_success"]`` also reads the contact forces: ``mj_forward`` runs for the copies where they matter
-  (a gripper opening above 0 and the object lifted 2 cm);
-* ``_get_obs`` (hand, gripper opening, object position and scipy's quaternion of its geom frame, padded to 18, the
-  previous 18, the goal slot: zero, or the target with ``observe_goal``) clipped to the env's observation space,
-  and ``evaluate_state``'s v2 reward, success and info entries, vectorised; the distance thresholds and the
-  caging-reward parameters are those written in ``SawyerReachEnvV3.compute_reward`` and
-  ``SawyerPushEnvV3.compute_reward`` of metaworld 3.1.1, the sigmoid is ``metaworld.utils.reward_utils``'. Where
-  metaworld's arithmetic runs in float32 (push's caging reward when the gripper's effort, a float32 action, is in
-  (0, 1] and the hand cages the puck), so does the engine's.
+* ``mj_kinematics`` for the positions the observation and the reward read (body, site and geom frames).
+  metaworld calls ``mj_forward`` there; it does not change the state the next ``mj_step`` starts from, and the
+  positions are the same numbers ``mj_kinematics`` computes. Where a reward reads contact forces
+  (``touching_object``), :meth:`Copies.touching` runs ``mj_forward`` for the copies where they matter;
+* ``_get_obs`` (hand, gripper opening, the class's objects' positions and quaternions padded to 18, the previous
+  18, the goal slot: zero, or the target with ``observe_goal``) clipped to the class's observation space, and the
+  class's v2 reward, success and info entries.
 
-Episodes are truncated at ``max_episode_steps`` (default 500, metaworld's ``max_path_length``), reported as
-terminated, as the Gymnasium-vector path does. ``tests/test_metaworld_native.py`` checks the trajectories against
-``make_batched(env_id, n, engine="sync")``. With ``num_threads`` > 1 the copies are split into contiguous chunks
-stepped on a thread pool (``mj_step`` releases the GIL).
+``tests/test_metaworld_native.py`` checks the trajectories against ``make_batched(env_id, n, engine="sync")``:
+observations and success bit for bit, the rewards and the other info entries to float32 rounding (metaworld
+computes some terms in float32, depending on the types its arithmetic meets; ``reach-v3`` and ``push-v3`` follow
+them exactly and are equal bit for bit). Episodes are truncated at ``max_episode_steps`` (default 500,
+metaworld's ``max_path_length``), reported as terminated, as the Gymnasium-vector path does. With
+``num_threads`` > 1 the copies are split into contiguous chunks stepped on a thread pool (``mj_step`` releases the
+GIL).
 """
 
 from __future__ import annotations
 
 import copy
 import importlib.metadata
+from collections import OrderedDict
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple, Protocol
 
 import mujoco
 import numpy as np
@@ -50,87 +59,326 @@ from rlmaml.errors import UserError
 
 from .batched import BatchedEnv, _as_numpy_actions
 from .batched_mujoco import default_num_threads
-from .metaworld_tasks import HORIZON, NATIVE_ML1_TASKS, import_metaworld
+from .metaworld_tasks import HORIZON, ML10_CLASSES, import_metaworld
 from .process_vector import chunk_bounds
 
-NATIVE_CLASSES = NATIVE_ML1_TASKS
-NATIVE_ENV_IDS = tuple(f"metaworld/ML1-{c}" for c in NATIVE_CLASSES)
 METAWORLD_VERSION = "3.1.1"  # the version whose reward code this engine reproduces
-_ENV_CLASSES = {"reach-v3": "SawyerReachEnvV3", "push-v3": "SawyerPushEnvV3"}
-_BODIES = ("hand", "rightclaw", "leftclaw", "obj", "leftpad", "rightpad")
-_HAND, _RCLAW, _LCLAW, _OBJ, _LPAD, _RPAD = range(len(_BODIES))
-_SITES = ("rightEndEffector", "leftEndEffector")
-_XZ = [0, 2]
 INFO_KEYS = ("success", "near_object", "grasp_success", "grasp_reward", "in_place_reward", "obj_to_target",
              "unscaled_reward")
-
-# metaworld 3.1.1's numbers, written in its compute_reward methods
-REACH_TARGET_RADIUS = 0.05  # SawyerReachEnvV3.compute_reward's _TARGET_RADIUS, also its success radius
-PUSH_NEAR_OBJECT = 0.03  # SawyerPushEnvV3.evaluate_state: near_object
-PUSH_REACH = 0.02  # SawyerPushEnvV3.compute_reward: tcp_to_obj below which the push term is added
-PUSH_LIFT = 0.02  # SawyerPushEnvV3.evaluate_state: grasp_success needs the object this much above its start
-PUSH_CAGING = {"obj_radius": 0.015, "pad_success_thresh": 0.05, "xz_thresh": 0.005}  # _gripper_caging_reward args
-CAGING_GRIP_THRESHOLD = 0.97  # SawyerXYZEnv._gripper_caging_reward: caging above which gripping counts
+OBJECT_SLOTS = 14  # SawyerXYZEnv._obs_obj_max_len: the objects' positions and quaternions, zero-padded
+STARTS_KEPT = 512  # task snapshots kept (an MjData each, about 0.6 MB), the least recently used dropped first
+#: the model arrays metaworld's reset_model writes (bodies and the goal site moved to the task's positions)
+MODEL_FIELDS = ("body_pos", "body_quat", "site_pos", "site_quat", "geom_pos", "geom_quat")
 
 
-@dataclass(frozen=True)
-class _Start:
-    """A task's state after metaworld's reset and the per-episode constants its rewards read."""
-
-    data: mujoco.MjData
-    obs: np.ndarray  # metaworld's reset observation (39 numbers, float64)
-    target: np.ndarray  # _target_pos
-    obj_init: np.ndarray  # obj_init_pos
-    in_place_margin: float  # reach: |hand_init_pos - target|; push: |obj_init_pos - target|
-    caging_xz_margin: float  # push: |obj_init_pos[xz] - init_tcp[xz]| - xz_thresh
-
-
-def _long_tail(x: np.ndarray, lower: float, upper: float, margin: np.ndarray) -> np.ndarray:
-    """``reward_utils.tolerance(x, bounds=(lower, upper), margin, sigmoid="long_tail")`` for arrays of ``x`` and
-    ``margin`` (one per copy), in the same operations."""
-    from metaworld.utils import reward_utils
-
-    in_bounds = np.logical_and(lower <= x, x <= upper)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        d = np.where(x < lower, lower - x, x - upper) / margin
-        value = np.where(in_bounds, 1.0, reward_utils._sigmoids(d, reward_utils._DEFAULT_VALUE_AT_MARGIN,
-                                                                "long_tail"))
-    return np.where(margin == 0, np.where(in_bounds, 1.0, 0.0), value)
-
-
-def _norm(x: np.ndarray) -> np.ndarray:
+# ----------------------------------------------------------------------------- vectorised reward_utils
+def norm(x: np.ndarray) -> np.ndarray:
     """``np.linalg.norm`` of each row: ``sqrt(x · x)`` through matmul's dot kernel, the one ``np.linalg.norm`` of a
     single vector uses (the reductions of ``np.linalg.norm(x, axis=-1)`` may round differently)."""
+    x = np.ascontiguousarray(x, dtype=np.float64)
     return np.sqrt(np.matmul(x[..., None, :], x[..., :, None])[..., 0, 0])
 
 
-def _hamacher(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """``reward_utils.hamacher_product`` element-wise."""
+def tolerance(x: np.ndarray, lower: float, upper: float, margin, sigmoid: str = "gaussian",
+              value_at_margin: float = 0.1) -> np.ndarray:
+    """``reward_utils.tolerance(x, bounds=(lower, upper), margin, sigmoid, value_at_margin)`` for arrays of ``x``
+    and ``margin`` (one per copy), in the same operations:
+
+        1                                   lower ≤ x ≤ upper
+        s(d / margin),  d = distance to the nearest bound, s the sigmoid with s(1) = value_at_margin
+        0                                   outside, when margin = 0
+    """
+    from metaworld.utils import reward_utils
+
+    x = np.asarray(x, dtype=np.float64)
+    margin = np.broadcast_to(np.asarray(margin, dtype=np.float64), x.shape)
+    in_bounds = np.logical_and(lower <= x, x <= upper)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        d = np.where(x < lower, lower - x, x - upper) / margin
+        value = np.where(in_bounds, 1.0, reward_utils._sigmoids(d, value_at_margin, sigmoid))
+    return np.where(margin == 0, np.where(in_bounds, 1.0, 0.0), value)
+
+
+def hamacher(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``reward_utils.hamacher_product`` element-wise: ab / (a + b − ab), 0 where the denominator is 0."""
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
     denominator = a + b - (a * b)
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(denominator > 0, (a * b) / denominator, 0.0)
 
 
+def gripper_effort(action: np.ndarray, desired: float = 1.0) -> np.ndarray:
+    """``min(max(0, action[-1]), desired) / desired`` of each copy (float64)."""
+    return np.minimum(np.maximum(0.0, action[:, -1].astype(np.float64)), desired) / desired
+
+
+def gripper_caging(c: Copies, action: np.ndarray, obj_pos: np.ndarray, obj_radius: float,
+                   pad_success_thresh: float, object_reach_radius: float, xz_thresh: float,
+                   desired_gripper_effort: float = 1.0, high_density: bool = False,
+                   medium_density: bool = False) -> np.ndarray:
+    """``SawyerXYZEnv._gripper_caging_reward`` of every copy (reads ``obj_init`` and ``init_tcp``): the caging of
+    the object between the pads in y and by the hand in xz, combined with the gripper's effort once caged."""
+    obj_init, init_tcp = c.const["obj_init"], c.const["init_tcp"]
+    pad_y_lr = np.stack([c.body("leftpad")[:, 1], c.body("rightpad")[:, 1]], axis=1)
+    pad_to_obj_lr = np.abs(pad_y_lr - obj_pos[:, 1:2])
+    pad_to_objinit_lr = np.abs(pad_y_lr - obj_init[:, 1:2])
+    caging_lr_margin = np.abs(pad_to_objinit_lr - pad_success_thresh)
+    caging_lr = [tolerance(pad_to_obj_lr[:, i], obj_radius, pad_success_thresh, caging_lr_margin[:, i], "long_tail")
+                 for i in range(2)]
+    caging_y = hamacher(*caging_lr)
+    xz = [0, 2]
+    tcp = c.tcp_center
+    caging_xz_margin = norm(obj_init[:, xz] - init_tcp[:, xz]) - xz_thresh
+    caging_xz = tolerance(norm(tcp[:, xz] - obj_pos[:, xz]), 0.0, xz_thresh, caging_xz_margin, "long_tail")
+    gripper_closed = gripper_effort(action, desired_gripper_effort)
+    caging = hamacher(caging_y, caging_xz)
+    gripping = np.where(caging > 0.97, gripper_closed, 0.0)
+    caging_and_gripping = hamacher(caging, gripping)
+    if high_density:
+        caging_and_gripping = (caging_and_gripping + caging) / 2
+    if medium_density:
+        tcp_to_obj = norm(obj_pos - tcp)
+        tcp_to_obj_init = norm(obj_init - init_tcp)
+        reach_margin = np.abs(tcp_to_obj_init - object_reach_radius)
+        reach = tolerance(tcp_to_obj, 0.0, object_reach_radius, reach_margin, "long_tail")
+        caging_and_gripping = (caging_and_gripping + reach) / 2
+    return caging_and_gripping
+
+
+def quat_from_xmat(xmat: np.ndarray) -> np.ndarray:
+    """scipy's ``Rotation.from_matrix(xmat.reshape(3, 3)).as_quat()`` (x, y, z, w) of each row ``[n, 9]``."""
+    from scipy.spatial.transform import Rotation
+
+    return Rotation.from_matrix(np.asarray(xmat).reshape(-1, 3, 3)).as_quat()
+
+
+# ----------------------------------------------------------------------------- the task-class seam
+class NativeClass(Protocol):
+    """One metaworld task class, vectorised over the copies that run it.
+
+    ``name`` is the task name (``"drawer-close-v3"``), ``env_class`` metaworld's class (``"SawyerDrawerCloseEnvV3"``;
+    the engine checks it). ``constants(inner)`` returns the per-episode numbers the reward reads beyond the ones
+    every class gets (``target``, ``obj_init``, ``init_tcp``, ``hand_init``), from the metaworld env right after
+    its reset; each becomes ``c.const[key]``, stacked over the copies. ``objects(c)`` returns the objects'
+    positions ``[n, 3m]`` and quaternions ``[n, 4m]`` (``_get_pos_objects``, ``_get_quat_objects``);
+    ``evaluate(c, obs, action)`` returns the reward ``[n]`` and the info entries of :data:`INFO_KEYS` ``[n]``
+    (``evaluate_state`` on the clipped observation ``[n, 39]`` and the float32 action ``[n, 4]``)."""
+
+    name: str
+    env_class: str
+
+    def constants(self, inner) -> Mapping[str, Any]: ...
+
+    def objects(self, c: Copies) -> tuple[np.ndarray, np.ndarray]: ...
+
+    def evaluate(self, c: Copies, obs: np.ndarray, action: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        ...
+
+
+#: task name -> its NativeClass (filled by rlmaml.envs.metaworld_classes)
+NATIVE_CLASSES: dict[str, NativeClass] = {}
+
+
+def native_class(cls):
+    """Class decorator: register an instance of a :class:`NativeClass` under its ``name``."""
+    spec = cls()
+    if spec.name in NATIVE_CLASSES:
+        raise ValueError(f"native Meta-World class {spec.name!r} is registered twice")
+    NATIVE_CLASSES[spec.name] = spec
+    from .registry import family_ids, set_engine
+
+    registered = set(family_ids())  # empty while rlmaml.envs is being imported: it adds the engines itself
+    for env_id in native_env_ids():
+        if env_id in registered:
+            set_engine(env_id, native_engine)
+    return cls
+
+
+def native_env_ids() -> tuple[str, ...]:
+    """The env ids the engine steps: ML1 of every registered class, and ML10 when all its classes are."""
+    ids = tuple(f"metaworld/ML1-{name}" for name in NATIVE_CLASSES)
+    if all(c in NATIVE_CLASSES for split in ML10_CLASSES.values() for c in split):
+        ids += ("metaworld/ML10",)
+    return ids
+
+
 def native_env_error(env_id) -> str | None:
     """The one-line error for an env id this engine does not step, or None."""
-    if env_id in NATIVE_ENV_IDS:
+    if env_id in native_env_ids():
         return None
     name = env_id.removeprefix("metaworld/ML1-") if isinstance(env_id, str) else env_id
     what = f"task class {name!r} ({env_id!r})" if name != env_id else f"env {env_id!r}"
-    return (f"the native Meta-World engine steps the task classes {list(NATIVE_CLASSES)} "
-            f"({', '.join(NATIVE_ENV_IDS)}) only, got {what}; use engine='sync' or 'processes'")
+    return (f"the native Meta-World engine steps the task classes {sorted(NATIVE_CLASSES)} "
+            f"({', '.join(native_env_ids())}) only, got {what}; use engine='sync' or 'processes'")
+
+
+# ----------------------------------------------------------------------------- the copies of one class
+class _Views(NamedTuple):
+    """A copy's MjData arrays (views, made once: pybind's attribute access is slow)."""
+
+    xpos: np.ndarray
+    xquat: np.ndarray
+    site_xpos: np.ndarray
+    site_xmat: np.ndarray
+    geom_xpos: np.ndarray
+    geom_xmat: np.ndarray
+    qpos: np.ndarray
+    qvel: np.ndarray
+    mocap_pos: np.ndarray
+    ctrl: np.ndarray
+
+
+def _views(d: mujoco.MjData) -> _Views:
+    return _Views(d.xpos, d.xquat, d.site_xpos, d.site_xmat, d.geom_xpos, d.geom_xmat, d.qpos, d.qvel, d.mocap_pos, d.ctrl)
+
+
+class Copies:
+    """The copies of one task class in a step (what :class:`NativeClass` methods read): their positions after the
+    step, gathered from each copy's ``MjData`` on first use, and the per-episode constants ``const[key]`` ``[n, …]``.
+
+    ``body(name)`` is ``data.body(name).xpos`` (metaworld's ``get_body_com`` too), ``body_quat`` its ``xquat``,
+    ``site``/``geom`` the site's and geom's ``xpos``, ``site_xmat``/``geom_xmat`` their frames ``[n, 9]``, ``qpos(joint)``
+    the joint's coordinates, ``tcp_center`` the middle of the two end-effector sites."""
+
+    def __init__(self, engine: MetaWorldNativeEnv, name: str, index: np.ndarray) -> None:
+        self.name = name
+        self.index = index
+        self.n = len(index)
+        self._engine = engine
+        self._model = engine._models[index[0]]
+        self._cache: dict[tuple, np.ndarray] = {}
+        starts = [engine._start_of[k] for k in index]
+        self.const = {key: np.stack([np.asarray(s.const[key], dtype=np.float64) for s in starts])
+                      for key in starts[0].const}
+
+    def refresh(self) -> None:
+        """Forget the gathered positions (the engine calls it after each step)."""
+        self._cache.clear()
+
+    @property
+    def _ids(self) -> dict:
+        """{(kind, name): id} in this class's model (the same XML for every copy of the class)."""
+        return self._engine._ids.setdefault(self.name, {})
+
+    def _lookup(self, kind: str, name: str) -> int:
+        ids = self._ids
+        found = ids.get((kind, name))
+        if found is None:
+            found = ids[(kind, name)] = getattr(self._model, kind)(name).id
+        return found
+
+    def _gather(self, field_name: str, kind: str, name: str) -> np.ndarray:
+        key = (field_name, name)
+        out = self._cache.get(key)
+        if out is None:
+            i = self._lookup(kind, name)
+            views = self._engine._views
+            out = np.stack([getattr(views[k], field_name)[i] for k in self.index])
+            self._cache[key] = out
+        return out
+
+    def body(self, name: str) -> np.ndarray:
+        return self._gather("xpos", "body", name)
+
+    def body_quat(self, name: str) -> np.ndarray:
+        return self._gather("xquat", "body", name)
+
+    def site(self, name: str) -> np.ndarray:
+        return self._gather("site_xpos", "site", name)
+
+    def site_xmat(self, name: str) -> np.ndarray:
+        return self._gather("site_xmat", "site", name)
+
+    def geom(self, name: str) -> np.ndarray:
+        return self._gather("geom_xpos", "geom", name)
+
+    def geom_xmat(self, name: str) -> np.ndarray:
+        return self._gather("geom_xmat", "geom", name)
+
+    def qpos(self, joint: str) -> np.ndarray:
+        """The joint's ``qpos`` entries ``[n, width]`` (1 for a hinge or slide joint)."""
+        key = ("qpos", joint)
+        out = self._cache.get(key)
+        if out is None:
+            j = self._lookup("joint", joint)
+            start = int(self._model.jnt_qposadr[j])
+            width = {0: 7, 1: 4, 2: 1, 3: 1}[int(self._model.jnt_type[j])]
+            views = self._engine._views
+            out = self._cache[key] = np.stack([views[k].qpos[start:start + width] for k in self.index])
+        return out
+
+    @property
+    def tcp_center(self) -> np.ndarray:
+        """``SawyerMocapBase.tcp_center``: the middle of the two end-effector sites ``[n, 3]``."""
+        return (self.site("rightEndEffector") + self.site("leftEndEffector")) / 2.0
+
+    def geom_id(self, name: str) -> int:
+        return self._lookup("geom", name)
+
+    def touching(self, geom: str | int, where: np.ndarray | None = None) -> np.ndarray:
+        """``SawyerXYZEnv.touching_object(geom)`` of the copies where ``where`` holds (False elsewhere): both pads
+        press on the geom (``mj_forward`` first: the step computed kinematics only)."""
+        g = self.geom_id(geom) if isinstance(geom, str) else int(geom)
+        pads = (self.geom_id("leftpad_geom"), self.geom_id("rightpad_geom"))
+        out = np.zeros(self.n, dtype=bool)
+        for i in np.flatnonzero(np.ones(self.n, dtype=bool) if where is None else where):
+            k = self.index[i]
+            m, d = self._engine._models[k], self._engine._datas[k]
+            mujoco.mj_forward(m, d)
+            contact = d.contact
+            g1, g2, address = np.asarray(contact.geom1), np.asarray(contact.geom2), np.asarray(contact.efc_address)
+            on_object = (g1 == g) | (g2 == g)
+            forces = [sum(float(d.efc_force[r]) for r in address[on_object & ((g1 == pad) | (g2 == pad))])
+                      for pad in pads]
+            out[i] = 0 < forces[0] and 0 < forces[1]
+        return out
+
+
+# ----------------------------------------------------------------------------- the engine
+@dataclass(frozen=True)
+class _Start:
+    """A task's model and state after metaworld's reset, with the numbers its steps and rewards read."""
+
+    name: str  # the task class
+    key: tuple  # (class, index, split)
+    fields: dict  # the MODEL_FIELDS arrays after the reset
+    data: mujoco.MjData
+    obs: np.ndarray  # metaworld's reset observation (39 numbers, float64)
+    obs_low: np.ndarray
+    obs_high: np.ndarray
+    mocap_low: np.ndarray
+    mocap_high: np.ndarray
+    action_scale: float
+    frame_skip: int
+    const: dict = field(default_factory=dict)
+
+
+def _standard_constants(inner) -> dict[str, np.ndarray]:
+    """The per-episode numbers of every class (zeros where a class has none)."""
+    out = {}
+    for key, attribute in (("target", "_target_pos"), ("obj_init", "obj_init_pos"), ("init_tcp", "init_tcp"),
+                           ("hand_init", "hand_init_pos")):
+        value = getattr(inner, attribute, None)
+        out[key] = np.zeros(3) if value is None else np.array(value, dtype=np.float64).reshape(3)
+    return out
 
 
 class MetaWorldNativeEnv(BatchedEnv):
-    """``num_envs`` copies of ``metaworld/ML1-reach-v3`` or ``metaworld/ML1-push-v3`` (see the module docstring).
+    """``num_envs`` copies of a Meta-World family whose classes are all in :data:`NATIVE_CLASSES` (the module
+    docstring says how a step is computed).
 
     ``env_kwargs`` go to :class:`~rlmaml.envs.metaworld_tasks.MetaWorldEnv` (``benchmark_seed``,
-    ``observe_goal``); ``record_state`` puts every copy's ``qpos``/``qvel`` after each step in its info."""
+    ``observe_goal``); ``record_state`` puts every copy's ``qpos``/``qvel`` after each step in its info
+    (zero-padded to the longest of the copies' models when classes differ)."""
 
     def __init__(self, env_id: str, num_envs: int, *, device="cpu", oracle: bool = False,
                  num_threads: int | None = None, max_episode_steps: int | None = None, record_state: bool = False,
                  **env_kwargs) -> None:
         super().__init__()
+        from .registry import family
+
+        if isinstance(env_id, str) and ":" in env_id:  # module:EnvId imports the module, which may add a class
+            env_id = family(env_id).env_id
         error = native_env_error(env_id)
         if error:
             raise UserError(error)
@@ -150,59 +398,35 @@ class MetaWorldNativeEnv(BatchedEnv):
         if num_threads is not None and (isinstance(num_threads, bool) or not isinstance(num_threads, int)
                                         or num_threads < 0):
             raise UserError(f"num_threads must be a non-negative integer or None, got {num_threads!r}")
-        from .registry import family
-
         self.env_id = env_id
         self.record_state = bool(record_state)
-        self.task_class = env_id.removeprefix("metaworld/ML1-")
         self.num_envs = int(num_envs)
         self.device = torch.device(device)
         self.oracle = bool(oracle)
         self.max_episode_steps = int(max_episode_steps)
         self._single = family(env_id).entry_point(**env_kwargs)  # a MetaWorldEnv: resets, tasks, task vectors
         self.observe_goal = self._single.observe_goal
-        inner = self._single._inner
-        if type(inner).__name__ != _ENV_CLASSES[self.task_class] or inner.reward_function_version != "v2":
-            raise UserError(f"the native Meta-World engine expects metaworld's {_ENV_CLASSES[self.task_class]} "
-                            f"with the v2 reward, got {type(inner).__name__} ({inner.reward_function_version})")
-        self.model = copy.deepcopy(inner.model)  # its own: the probe's moves the goal site at each reset
-        m = self.model
-        if m.nmocap != 1:
-            raise UserError(f"the native Meta-World engine expects one mocap body, the model has {m.nmocap}")
-        self.frame_skip = int(inner.frame_skip)
-        self.action_scale = inner.action_scale
-        self.mocap_low = np.asarray(inner.mocap_low, dtype=np.float64)
-        self.mocap_high = np.asarray(inner.mocap_high, dtype=np.float64)
-        self._body_ids = np.array([m.body(b).id for b in _BODIES])
-        self._site_ids = np.array([m.site(s).id for s in _SITES])
-        self._obj_geom = m.geom("objGeom").id
-        self._pad_geoms = (m.geom("leftpad_geom").id, m.geom("rightpad_geom").id)
-        self._target_radius = float(getattr(type(inner), "TARGET_RADIUS", REACH_TARGET_RADIUS))
-
         space = self._single.action_space
         self.action_dim = int(np.prod(space.shape))
         self.action_low = np.asarray(space.low, dtype=np.float64).reshape(-1)
         self.action_high = np.asarray(space.high, dtype=np.float64).reshape(-1)
+        self._starts: OrderedDict[tuple, _Start] = OrderedDict()
+        self._ids: dict[str, dict] = {}  # class -> {(kind, name): id} in its model
+        self._base_models: dict[str, mujoco.MjModel] = {}  # class -> its model (a copy, frames of any task)
+        self._model_pool: dict[str, list[mujoco.MjModel]] = {}  # class -> the models its copies step
         first = self._single.sample_tasks_from(np.random.default_rng(0), 1)[0]
-        self._starts: dict[tuple, _Start] = {}
-        self._obs_low = self._obs_high = None
-        self._start(first)  # also fixes the observation bounds (they depend on the observability)
-        self.observation_dim = len(self._obs_low) + (len(self.task_vector(first)) if self.oracle else 0)
+        self.observation_dim = len(self._start(first).obs) + (len(self.task_vector(first)) if self.oracle else 0)
 
         N = self.num_envs
-        self._datas = [mujoco.MjData(m) for _ in range(N)]
-        self._views = [(d, d.mocap_pos, d.ctrl, d.xpos, d.site_xpos, d.geom_xmat) for d in self._datas]
+        self._models: list[mujoco.MjModel | None] = [None] * N
+        self._datas: list[mujoco.MjData | None] = [None] * N
+        self._views: list[_Views | None] = [None] * N
+        self._data_class: list[str | None] = [None] * N
+        self._start_of: list[_Start] = []
+        self._groups: list[Copies] = []
         self._mocap = np.zeros((N, 3))
-        self._xpos = np.zeros((N, len(_BODIES), 3))
-        self._sites = np.zeros((N, len(_SITES), 3))
-        self._xmat = np.zeros((N, 9))
         self._prev = np.zeros((N, 18))
         self._steps = np.zeros(N, dtype=np.int64)
-        self._target = np.zeros((N, 3))
-        self._obj_init = np.zeros((N, 3))
-        self._in_place_margin = np.zeros(N)
-        self._caging_xz_margin = np.zeros(N)
-        self._start_of: list[_Start] = []
         self._reset_done = False
 
         self.num_threads = default_num_threads() if num_threads is None else int(num_threads)
@@ -219,43 +443,72 @@ class MetaWorldNativeEnv(BatchedEnv):
         return np.asarray(self._single.task_vector(task), dtype=np.float64)
 
     def _start(self, task: dict) -> _Start:
-        """The task's state after metaworld's reset (computed once per task; the ML1 env validates the task, which
-        names its one class)."""
+        """The task's model and state after metaworld's reset (computed once per task and kept; the env validates
+        the task against the benchmark's classes)."""
         task = self._single.validate_task(task)
         key = (task["class"], task["index"], task["split"])
         start = self._starts.get(key)
         if start is not None:
+            self._starts.move_to_end(key)
             return start
+        spec = NATIVE_CLASSES[task["class"]]
         obs, _ = self._single.reset(options={"task": task})
         inner = self._single._inner
-        data = mujoco.MjData(self.model)
-        mujoco.mj_copyData(data, self.model, inner.data)
-        target = np.array(inner._target_pos, dtype=np.float64)
-        obj_init = np.array(inner.obj_init_pos, dtype=np.float64)
-        if self.task_class == "reach-v3":  # SawyerReachEnvV3.compute_reward
-            in_place_margin = float(np.linalg.norm(inner.hand_init_pos - target))
-            caging_xz_margin = 0.0
-        else:  # SawyerPushEnvV3.compute_reward, SawyerXYZEnv._gripper_caging_reward
-            in_place_margin = float(np.linalg.norm(inner.obj_init_pos - inner._target_pos))
-            caging_xz_margin = np.linalg.norm(inner.obj_init_pos[_XZ] - inner.init_tcp[_XZ])
-            caging_xz_margin -= PUSH_CAGING["xz_thresh"]
-            caging_xz_margin = float(caging_xz_margin)
-        start = _Start(data, np.asarray(obs, dtype=np.float64).copy(), target, obj_init, in_place_margin,
-                       caging_xz_margin)
-        if self._obs_low is None:
-            space = inner.sawyer_observation_space
-            self._obs_low = np.asarray(space.low, dtype=np.float64)
-            self._obs_high = np.asarray(space.high, dtype=np.float64)
+        if type(inner).__name__ != spec.env_class or inner.reward_function_version != "v2":
+            raise UserError(f"the native Meta-World engine expects metaworld's {spec.env_class} with the v2 reward "
+                            f"for {task['class']}, got {type(inner).__name__} ({inner.reward_function_version})")
+        if inner.model.nmocap != 1:
+            raise UserError(f"the native Meta-World engine expects one mocap body, {task['class']}'s model has "
+                            f"{inner.model.nmocap}")
+        if task["class"] not in self._base_models:
+            self._base_models[task["class"]] = copy.deepcopy(inner.model)
+        data = mujoco.MjData(self._base_models[task["class"]])
+        mujoco.mj_copyData(data, inner.model, inner.data)
+        fields = {name: np.array(getattr(inner.model, name)) for name in MODEL_FIELDS}
+        space = inner.sawyer_observation_space
+        const = {**_standard_constants(inner), **{k: np.asarray(v, dtype=np.float64)
+                                                  for k, v in spec.constants(inner).items()}}
+        start = _Start(task["class"], key, fields, data, np.asarray(obs, dtype=np.float64).copy(),
+                       np.asarray(space.low, dtype=np.float64), np.asarray(space.high, dtype=np.float64),
+                       np.asarray(inner.mocap_low, dtype=np.float64), np.asarray(inner.mocap_high, dtype=np.float64),
+                       inner.action_scale, int(inner.frame_skip), const)
         self._starts[key] = start
+        while len(self._starts) > STARTS_KEPT:
+            self._starts.popitem(last=False)
         return start
 
     def _apply_tasks(self, tasks):
         starts = [self._start(t) for t in tasks]
+        # one model per distinct task, from a pool per class, with the task's frames written in
+        model_of, used = {}, {}
+        for start in starts:
+            if start.key not in model_of:
+                pool = self._model_pool.setdefault(start.name, [])
+                i = used[start.name] = used.get(start.name, -1) + 1
+                if i == len(pool):
+                    pool.append(copy.deepcopy(self._base_models[start.name]))
+                model_of[start.key] = pool[i]
+                for name, value in start.fields.items():
+                    getattr(pool[i], name)[:] = value
+        for k, start in enumerate(starts):
+            model = model_of[start.key]
+            if self._data_class[k] != start.name:  # another class: another structure
+                self._datas[k] = mujoco.MjData(model)
+                self._views[k] = _views(self._datas[k])
+                self._data_class[k] = start.name
+            self._models[k] = model
         self._start_of = starts
-        self._target = np.stack([s.target for s in starts])
-        self._obj_init = np.stack([s.obj_init for s in starts])
-        self._in_place_margin = np.array([s.in_place_margin for s in starts])
-        self._caging_xz_margin = np.array([s.caging_xz_margin for s in starts])
+        self._mocap_low = np.stack([s.mocap_low for s in starts])
+        self._mocap_high = np.stack([s.mocap_high for s in starts])
+        # metaworld's action_scale is a Python float, which meets the float32 action as a float32
+        self._action_scale = np.array([s.action_scale for s in starts], dtype=np.float32)[:, None]
+        self._obs_low = np.stack([s.obs_low for s in starts])
+        self._obs_high = np.stack([s.obs_high for s in starts])
+        self._target = np.stack([s.const["target"] for s in starts])
+        names = [s.name for s in starts]
+        self._groups = [Copies(self, name, np.array([k for k, n in enumerate(names) if n == name]))
+                        for name in dict.fromkeys(names)]
+        self._reset_done = False
 
     # ---- dynamics ------------------------------------------------------------------------------------
     def reset(self, seed=None):
@@ -264,38 +517,25 @@ class MetaWorldNativeEnv(BatchedEnv):
         self._require_tasks()
         for k, start in enumerate(self._start_of):
             d = self._datas[k]
-            mujoco.mj_copyData(d, self.model, start.data)
+            mujoco.mj_copyData(d, self._models[k], start.data)
             self._mocap[k] = d.mocap_pos[0]
-        self._gather(np.arange(self.num_envs))
         obs = np.stack([s.obs for s in self._start_of])
         self._prev = obs[:, :18].copy()
         self._steps[:] = 0
         self._reset_done = True
         return self._with_task(torch.as_tensor(obs.astype(np.float32), device=self.device))
 
-    def _gather(self, copies) -> None:
-        for k in copies:
-            _, _, _, xpos, site_xpos, geom_xmat = self._views[k]
-            xpos.take(self._body_ids, axis=0, out=self._xpos[k])
-            site_xpos.take(self._site_ids, axis=0, out=self._sites[k])
-            self._xmat[k] = geom_xmat[self._obj_geom]
-
     def _physics_chunk(self, lo: int, hi: int, mocap: np.ndarray, ctrl: np.ndarray, active) -> None:
-        m, nstep = self.model, self.frame_skip
         step, kinematics = mujoco.mj_step, mujoco.mj_kinematics
-        body_ids, site_ids, obj_geom = self._body_ids, self._site_ids, self._obj_geom
-        out_xpos, out_sites, out_xmat = self._xpos, self._sites, self._xmat
         for k in range(lo, hi):
             if active is not None and not active[k]:  # finished episode: frozen
                 continue
-            d, mocap_pos, d_ctrl, xpos, site_xpos, geom_xmat = self._views[k]
-            mocap_pos[0] = mocap[k]
-            d_ctrl[:] = ctrl[k]
-            step(m, d, nstep)
+            views, m = self._views[k], self._models[k]
+            views.mocap_pos[0] = mocap[k]
+            views.ctrl[:] = ctrl[k]
+            d = self._datas[k]
+            step(m, d, self._start_of[k].frame_skip)
             kinematics(m, d)
-            xpos.take(body_ids, axis=0, out=out_xpos[k])
-            site_xpos.take(site_ids, axis=0, out=out_sites[k])
-            out_xmat[k] = geom_xmat[obj_geom]
 
     def _physics(self, mocap, ctrl, active) -> None:
         if self._pool is None or len(self._chunks) == 1:
@@ -316,8 +556,8 @@ class MetaWorldNativeEnv(BatchedEnv):
         if active is not None:
             active = np.asarray(torch.as_tensor(active).cpu(), dtype=bool).reshape(self.num_envs)
         # SawyerXYZEnv.set_xyz_action: float32 deltas added to the float64 mocap position, then clipped
-        delta = np.clip(a[:, :3], -1, 1) * self.action_scale
-        mocap = np.clip(self._mocap + delta, self.mocap_low, self.mocap_high)
+        delta = np.clip(a[:, :3], -1, 1) * self._action_scale
+        mocap = np.clip(self._mocap + delta, self._mocap_low, self._mocap_high)
         ctrl = np.stack([a[:, 3], -a[:, 3]], axis=1).astype(np.float64)
         if active is not None:
             mocap[~active] = self._mocap[~active]
@@ -325,123 +565,50 @@ class MetaWorldNativeEnv(BatchedEnv):
         self._mocap = mocap
         self._steps += 1 if active is None else active
 
+        for group in self._groups:
+            group.refresh()
         obs = self._observe()
-        if self.task_class == "reach-v3":
-            reward, info = self._reach(obs)
-        else:
-            reward, info = self._push(obs, a)
+        reward = np.zeros(self.num_envs)
+        info = {key: np.zeros(self.num_envs) for key in INFO_KEYS}
+        for group in self._groups:
+            r, i = NATIVE_CLASSES[group.name].evaluate(group, obs[group.index], a[group.index])
+            reward[group.index] = r
+            for key in INFO_KEYS:
+                info[key][group.index] = i[key]
         terminated = self._steps >= self.max_episode_steps
         out_info = {k: torch.as_tensor(info[k].astype(np.float32), device=self.device) for k in INFO_KEYS}
         if self.record_state:
             for key in ("qpos", "qvel"):
-                out_info[key] = torch.as_tensor(np.stack([getattr(d, key) for d in self._datas]), device=self.device)
+                rows = [getattr(v, key) for v in self._views]
+                width = max(len(r) for r in rows)
+                state = np.zeros((self.num_envs, width))
+                for k, r in enumerate(rows):
+                    state[k, :len(r)] = r
+                out_info[key] = torch.as_tensor(state, device=self.device)
         return (self._with_task(torch.as_tensor(obs.astype(np.float32), device=self.device)),
                 torch.as_tensor(reward.astype(np.float32), device=self.device),
                 torch.as_tensor(terminated, device=self.device), out_info)
 
-    # ---- observations and rewards ---------------------------------------------------------------------
-    @property
-    def tcp_center(self) -> np.ndarray:
-        """``SawyerMocapBase.tcp_center`` of every copy ``[N, 3]``."""
-        return (self._sites[:, 0] + self._sites[:, 1]) / 2.0
-
+    # ---- observations ----------------------------------------------------------------------------------
     def _observe(self) -> np.ndarray:
         """``SawyerXYZEnv._get_obs`` clipped to the observation space, as ``step`` returns it ``[N, 39]``."""
-        from scipy.spatial.transform import Rotation
-
         N = self.num_envs
         curr = np.zeros((N, 18))
-        curr[:, 0:3] = self._xpos[:, _HAND]
-        distance = _norm(self._xpos[:, _RCLAW] - self._xpos[:, _LCLAW])
-        curr[:, 3] = np.clip(distance / 0.1, 0.0, 1.0)
-        curr[:, 4:7] = self._xpos[:, _OBJ]
-        curr[:, 7:11] = Rotation.from_matrix(self._xmat.reshape(N, 3, 3)).as_quat()
+        for group in self._groups:
+            index = group.index
+            curr[index, 0:3] = group.body("hand")
+            distance = norm(group.body("rightclaw") - group.body("leftclaw"))
+            curr[index, 3] = np.clip(distance / 0.1, 0.0, 1.0)
+            pos, quat = NATIVE_CLASSES[group.name].objects(group)
+            slots = np.zeros((group.n, OBJECT_SLOTS))
+            for j in range(pos.shape[1] // 3):  # position, quaternion of each object in turn
+                slots[:, 7 * j:7 * j + 3] = pos[:, 3 * j:3 * j + 3]
+                slots[:, 7 * j + 3:7 * j + 7] = quat[:, 4 * j:4 * j + 4]
+            curr[index, 4:] = slots
         goal = self._target if self.observe_goal else np.zeros((N, 3))
         obs = np.clip(np.concatenate([curr, self._prev, goal], axis=1), self._obs_low, self._obs_high)
         self._prev = curr
         return obs
-
-    def _reach(self, obs):
-        """``SawyerReachEnvV3.evaluate_state`` (v2)."""
-        tcp_to_target = _norm(self.tcp_center - self._target)
-        in_place = _long_tail(tcp_to_target, 0.0, REACH_TARGET_RADIUS, self._in_place_margin)
-        reward = 10 * in_place
-        info = {"success": (tcp_to_target <= REACH_TARGET_RADIUS).astype(np.float64), "near_object": tcp_to_target,
-                "grasp_success": np.ones(self.num_envs), "grasp_reward": tcp_to_target, "in_place_reward": in_place,
-                "obj_to_target": tcp_to_target, "unscaled_reward": reward}
-        return reward, info
-
-    def _push(self, obs, action):
-        """``SawyerPushEnvV3.evaluate_state`` (v2), with ``_gripper_caging_reward(high_density=True)``."""
-        obj, tcp_opened, tcp = obs[:, 4:7], obs[:, 3], self.tcp_center
-        tcp_to_obj = _norm(obj - tcp)
-        target_to_obj = _norm(obj - self._target)
-        in_place = _long_tail(target_to_obj, 0.0, self._target_radius, self._in_place_margin)
-
-        # SawyerXYZEnv._gripper_caging_reward
-        radius, pad_thresh, xz_thresh = (PUSH_CAGING[k] for k in ("obj_radius", "pad_success_thresh", "xz_thresh"))
-        pad_y_lr = np.stack([self._xpos[:, _LPAD, 1], self._xpos[:, _RPAD, 1]], axis=1)
-        pad_to_obj_lr = np.abs(pad_y_lr - obj[:, 1:2])
-        pad_to_objinit_lr = np.abs(pad_y_lr - self._obj_init[:, 1:2])
-        caging_lr_margin = np.abs(pad_to_objinit_lr - pad_thresh)
-        caging_lr = [_long_tail(pad_to_obj_lr[:, i], radius, pad_thresh, caging_lr_margin[:, i]) for i in range(2)]
-        caging_y = _hamacher(*caging_lr)
-        caging_xz = _long_tail(_norm(tcp[:, _XZ] - obj[:, _XZ]), 0.0, xz_thresh,
-                               self._caging_xz_margin)
-        caging = _hamacher(caging_y, caging_xz)
-        # gripping = min(max(0, action[-1]), 1.0) / 1.0 if caging > 0.97 else 0.0, where action[-1] is a float32:
-        # for 0 < action[-1] <= 1 it stays a float32 and so do the caging reward and the reward made from it
-        effort = action[:, -1]
-        gripped = (caging > CAGING_GRIP_THRESHOLD) & (effort > 0)
-        gripping = np.where(gripped, np.minimum(effort, 1.0).astype(np.float64), 0.0)
-        object_grasped = (_hamacher(caging, gripping) + caging) / 2
-        reward = 2 * object_grasped
-        pushing = (tcp_to_obj < PUSH_REACH) & (tcp_opened > 0)
-        reward = np.where(pushing, reward + (1.0 + reward + 5.0 * in_place), reward)
-        in_float32 = gripped & (effort <= 1.0)
-        if in_float32.any():
-            object_grasped[in_float32], reward[in_float32] = self._push_float32(
-                caging[in_float32], effort[in_float32], in_place[in_float32], pushing[in_float32])
-        reward = np.where(target_to_obj < self._target_radius, 10.0, reward)
-
-        grasp = (tcp_opened > 0) & (obj[:, 2] - PUSH_LIFT > self._obj_init[:, 2])
-        for k in np.flatnonzero(grasp):  # touching_main_object needs the contacts at the new state
-            grasp[k] = self._touching_object(k)
-        info = {"success": (target_to_obj <= self._target_radius).astype(np.float64),
-                "near_object": (tcp_to_obj <= PUSH_NEAR_OBJECT).astype(np.float64),
-                "grasp_success": grasp.astype(np.float64), "grasp_reward": object_grasped,
-                "in_place_reward": in_place, "obj_to_target": target_to_obj, "unscaled_reward": reward}
-        return reward, info
-
-    @staticmethod
-    def _push_float32(caging, effort, in_place, pushing):
-        """The caging reward and the reward of the copies whose gripping is the float32 action: metaworld's
-        ``hamacher_product(caging, gripping)``, ``(… + caging) / 2``, ``2 * …`` and ``reward += 1.0 + reward +
-        5.0 * in_place`` then compute in float32, the Python floats cast to float32 (numpy's promotion rules)."""
-        f32 = np.float32
-        a, b = caging.astype(f32), effort.astype(f32)
-        product = a * b
-        denominator = a + b - product
-        with np.errstate(divide="ignore", invalid="ignore"):
-            caging_and_gripping = np.where(denominator > 0, product / denominator, f32(0))
-        object_grasped = (caging_and_gripping + a) / f32(2)
-        reward = f32(2) * object_grasped
-        reward = np.where(pushing, reward + (f32(1.0) + reward + (5.0 * in_place).astype(f32)), reward)
-        return object_grasped.astype(np.float64), reward.astype(np.float64)
-
-    def _touching_object(self, k: int) -> bool:
-        """``SawyerXYZEnv.touching_main_object`` of copy ``k``: both pads press on the object (``mj_forward`` first:
-        the step computed kinematics only)."""
-        d = self._datas[k]
-        mujoco.mj_forward(self.model, d)
-        contact = d.contact
-        g1, g2, address = np.asarray(contact.geom1), np.asarray(contact.geom2), np.asarray(contact.efc_address)
-        on_object = (g1 == self._obj_geom) | (g2 == self._obj_geom)
-        forces = []
-        for pad in self._pad_geoms:
-            rows = address[on_object & ((g1 == pad) | (g2 == pad))]
-            forces.append(sum(float(d.efc_force[r]) for r in rows))
-        return 0 < forces[0] and 0 < forces[1]
 
     def close(self):
         if self._pool is not None:
@@ -450,17 +617,57 @@ class MetaWorldNativeEnv(BatchedEnv):
         self._single.close()
 
 
-__all__ = ["INFO_KEYS", "NATIVE_CLASSES", "NATIVE_ENV_IDS", "MetaWorldNativeEnv", "native_env_error"]
-
-
 def native_engine(env_id: str, num_envs: int, **kwargs) -> MetaWorldNativeEnv:
-    """The engine factory of a native task's record (:class:`~rlmaml.envs.registry.TaskFamily`'s ``engine``)."""
+    """The engine factory of a native family's record (:class:`~rlmaml.envs.registry.TaskFamily`'s ``engine``)."""
     return MetaWorldNativeEnv(env_id, num_envs, **kwargs)
 
 
+def compare_with_metaworld(env_id: str, num_envs: int = 4, steps: int = 200, seed: int = 0,
+                           observe_goal: bool = False) -> dict[str, float]:
+    """Step this engine and metaworld's own env (``make_batched(env_id, n, engine="sync")``) on ``num_envs`` train
+    tasks with the same random actions (uniform on [−1.2, 1.2], a little beyond the box) for ``steps`` steps: the
+    largest absolute difference of the observations, the rewards, the terminations and each info entry (all
+    compared as the float32 tensors ``step`` returns). A new :class:`NativeClass` should give 0 for the
+    observations, terminations and ``success``, and float32 rounding for the rest."""
+    from . import make_batched
+
+    sync = make_batched(env_id, num_envs, engine="sync", observe_goal=observe_goal)
+    native = MetaWorldNativeEnv(env_id, num_envs, num_threads=1, observe_goal=observe_goal)
+    tasks = sync.sample_tasks(num_envs, seed=seed)
+    rng = np.random.default_rng(seed)
+    actions = rng.uniform(-1.2, 1.2, size=(steps, num_envs, 4))
+    out: dict[str, float] = {}
+
+    def worst(key, a, b):
+        out[key] = max(out.get(key, 0.0), float((a.double() - b.double()).abs().max()))
+
+    for env in (sync, native):
+        env.set_tasks(tasks)
+    worst("observations", sync.reset(seed=seed), native.reset(seed=seed))
+    for t in range(steps):
+        (obs_a, rew_a, done_a, info_a), (obs_b, rew_b, done_b, info_b) = (
+            env.step(torch.as_tensor(actions[t])) for env in (sync, native))
+        worst("observations", obs_a, obs_b)
+        worst("reward", rew_a, rew_b)
+        worst("terminated", done_a, done_b)
+        for key in INFO_KEYS:
+            worst(key, info_a[key], info_b[key])
+    sync.close()
+    native.close()
+    return out
+
+
 def with_native_engines(records):
-    """The Meta-World records, those of ML1 :data:`NATIVE_CLASSES` with :func:`native_engine` as their engine."""
+    """The Meta-World records, those of :func:`native_env_ids` with :func:`native_engine` as their engine."""
     import dataclasses
 
-    native = {f"metaworld/ML1-{task}" for task in NATIVE_CLASSES}
+    native = set(native_env_ids())
     return tuple(dataclasses.replace(r, engine=native_engine) if r.env_id in native else r for r in records)
+
+
+__all__ = ["INFO_KEYS", "NATIVE_CLASSES", "Copies", "MetaWorldNativeEnv", "NativeClass", "compare_with_metaworld",
+           "gripper_caging",
+           "gripper_effort", "hamacher", "native_class", "native_engine", "native_env_error", "native_env_ids",
+           "norm", "quat_from_xmat", "tolerance", "with_native_engines"]
+
+from . import metaworld_classes  # noqa: F401  (registers the task classes)

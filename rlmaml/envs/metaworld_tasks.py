@@ -58,6 +58,13 @@ ML1_TASKS = (
     "window-close-v3",
 )
 
+#: ML10's classes (``metaworld.env_dict.ML10_V3``; a test checks they agree), known without importing metaworld
+ML10_CLASSES = {
+    "train": ("reach-v3", "push-v3", "pick-place-v3", "door-open-v3", "drawer-close-v3", "button-press-topdown-v3",
+              "peg-insert-side-v3", "window-open-v3", "sweep-v3", "basketball-v3"),
+    "test": ("drawer-open-v3", "door-close-v3", "shelf-place-v3", "sweep-into-v3", "lever-pull-v3"),
+}
+
 
 # ----------------------------------------------------------------------------- metaworld, imported on first use
 def _reset_mocap_welds(self) -> None:
@@ -328,7 +335,7 @@ CAMERA = {"lookat": (0.0, 0.65, 0.15), "distance": 1.45, "elevation": -25.0, "az
 
 # ----------------------------------------------------------------------------- the records
 #: the ML1 tasks with a native batched engine (rlmaml.envs.metaworld_native, checked equal to the generic path)
-NATIVE_ML1_TASKS = ("reach-v3", "push-v3")
+NATIVE_ML1_TASKS = ("reach-v3", "push-v3")  # kept for the docs; the registry is rlmaml.envs.metaworld_native.NATIVE_CLASSES
 
 
 def _record(benchmark: MetaWorldBenchmark, description: str) -> TaskFamily:

@@ -16,6 +16,7 @@ says ``env: toy_family:toy/PointGoal-v0`` re-imports the user's module wherever 
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import re
 from collections.abc import Callable, Mapping
@@ -128,6 +129,15 @@ def register_family(family: TaskFamily) -> TaskFamily:
         gym.register(id=family.env_id, entry_point=family.entry_point, max_episode_steps=family.horizon)
     _FAMILIES[family.env_id] = family
     return family
+
+
+def set_engine(env_id: str, engine) -> TaskFamily:
+    """Give the registered family ``env_id`` the native batched engine ``engine`` (a plugin that teaches an engine
+    a family registered before it, as :func:`rlmaml.envs.metaworld_native.native_class` does)."""
+    if env_id not in _FAMILIES:
+        raise UserError(f"set_engine: no registered task family {env_id!r}")
+    _FAMILIES[env_id] = dataclasses.replace(_FAMILIES[env_id], engine=engine)
+    return _FAMILIES[env_id]
 
 
 def family_ids() -> tuple[str, ...]:

@@ -181,7 +181,7 @@ def test_ant_termination_table_splits_early_ends_by_cause():
     assert rows[2] == "| 0 | 66.7% | 33.3% | 33.3% | 4.0 | 2.5 | 0.67 | 0.33 |"
 
 
-@pytest.mark.parametrize("run", ["sinusoid/preset", "omniglot/5way-1shot"])
+@pytest.mark.parametrize("run", ["sinusoid/preset", "omniglot/5way-1shot", "omniglot/5way-1shot-60k"])
 def test_supervised_readmes_are_the_generated_ones(run):
     assert (RESULTS / run / "README.md").read_text() == summarize(RESULTS / run)
 

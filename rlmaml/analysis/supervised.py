@@ -12,7 +12,10 @@ import yaml
 COMMANDS = {
     "sinusoid/preset": "scripts/supervised_results.sh sinusoid",
     "omniglot/5way-1shot": "scripts/supervised_results.sh omniglot",
+    "omniglot/5way-1shot-60k": "scripts/supervised_results.sh omniglot-60k",
 }
+# how each one continues from its checkpoint
+RESUME = {"omniglot/5way-1shot-60k": "RESUME=1 scripts/supervised_results.sh omniglot-60k"}
 
 
 def run_name(run: Path) -> str:
@@ -21,9 +24,39 @@ def run_name(run: Path) -> str:
     return "/".join(Path(run).resolve().parts[-2:])
 
 
+def _threads(cfg: dict) -> str:
+    n = int(cfg.get("num_threads", 1))
+    return "one shared CPU thread" if n == 1 else f"{n} shared CPU threads"
+
+
+def in_progress(run: Path) -> str:
+    """The README text of a supervised run still training (no eval.json yet): how far it is and how it goes on."""
+    cfg = yaml.safe_load((run / "config.yaml").read_text())
+    lines = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines() if line.strip()]
+    name = run_name(run)
+    done = lines[-1]["iteration"] + 1 if lines else 0
+    hours = lines[-1]["seconds"] / 3600 if lines else 0.0
+    last = lines[-500:]
+    accuracy = sum(r["query_accuracy"] for r in last) / len(last) if last else float("nan")
+    out = [f"# {name}", "",
+           f"Made by `{COMMANDS.get(name, '?')}` (config: `config.yaml`, seed {cfg['seed']}); "
+           "README written by `rlmaml report supervised-summary results/" + name + "`.", "",
+           (f"**In progress:** {done} of {cfg['num_iterations']} meta-iterations of {cfg['meta_batch_size']} tasks, "
+            f"{hours:.2f} h of training time on {_threads(cfg)} (engine {cfg.get('engine', 'loop')}, algorithm "
+            f"{cfg['algorithm']}, first_order={cfg['first_order']}, inner step size {cfg['inner_step_size']}, "
+            f"{cfg['inner_steps']} inner step(s) in training). No evaluation yet: `eval.json` comes at the end."), "",
+           (f"Training query accuracy after the inner step(s), mean of the last {len(last)} meta-batches: "
+            f"{100 * accuracy:.2f} % (the meta-batches' own tasks, not held-out ones)."), "",
+           f"Continue with `{RESUME.get(name, 'rlmaml supervised --resume results/' + name)}` (the checkpoint "
+           f"`checkpoint.pt` is written every {cfg['checkpoint_every']} iterations).", ""]
+    return "\n".join(out)
+
+
 def summarize(run: Path) -> str:
-    """The README text of a supervised run directory."""
+    """The README text of a supervised run directory (:func:`in_progress` while it has no eval.json)."""
     run = Path(run)
+    if not (run / "eval.json").is_file() and (run / "checkpoint.pt").is_file():
+        return in_progress(run)
     ev = json.loads((run / "eval.json").read_text())
     cfg = yaml.safe_load((run / "config.yaml").read_text())
     lines = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines() if line.strip()]
@@ -34,7 +67,7 @@ def summarize(run: Path) -> str:
            f"Made by `{COMMANDS.get(name, '?')}` (config: `config.yaml`, seed {cfg['seed']}); "
            "README written by `rlmaml report supervised-summary results/" + name + "`.", "",
            (f"Meta-training: {ev['iterations']} iterations of {cfg['meta_batch_size']} tasks, "
-           f"{hours:.2f} h of training time on one shared CPU thread "
+           f"{hours:.2f} h of training time on {_threads(cfg)} "
            f"(algorithm {cfg['algorithm']}, first_order={cfg['first_order']}, inner step size "
            f"{cfg['inner_step_size']}, {cfg['inner_steps']} inner step(s) in training)."), "",
            (f"Evaluation: {ev['num_tasks']} held-out tasks (eval_seed {ev['eval_seed']}), mean ± 95% CI "

@@ -165,8 +165,9 @@ def _supervised_summary(args) -> int:
     from ..analysis.supervised import summarize
 
     for run in args.run_dirs:
-        if not (run / "eval.json").is_file():
-            raise UserError(f"{str(run)!r} has no eval.json; expected a supervised result folder")
+        if not (run / "eval.json").is_file() and not (run / "checkpoint.pt").is_file():
+            raise UserError(f"{str(run)!r} has no eval.json or checkpoint.pt; expected a supervised result folder "
+                            "(finished, or in training)")
         (run / "README.md").write_text(summarize(run))
         print(f"wrote {run / 'README.md'}")
     return 0

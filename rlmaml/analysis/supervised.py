@@ -47,8 +47,8 @@ def in_progress(run: Path) -> str:
             f"{cfg['inner_steps']} inner step(s) in training). No evaluation yet: `eval.json` comes at the end."), "",
            (f"Training query accuracy after the inner step(s), mean of the last {len(last)} meta-batches: "
             f"{100 * accuracy:.2f} % (the meta-batches' own tasks, not held-out ones)."), "",
-           f"Continue with `{RESUME.get(name, 'rlmaml supervised --resume results/' + name)}` (the checkpoint "
-           f"`checkpoint.pt` is written every {cfg['checkpoint_every']} iterations).", ""]
+           (f"Continue with `{RESUME.get(name, 'rlmaml supervised --resume results/' + name)}` (the checkpoint "
+            f"`checkpoint.pt` is written every {cfg['checkpoint_every']} iterations)."), ""]
     return "\n".join(out)
 
 

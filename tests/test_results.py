@@ -84,6 +84,17 @@ def test_metaworld_glance_row_gives_the_success_rate_over_seeds(tmp_path):
     assert row == "| [reach](results/ml1/s0/README.md) | 2 seeds | 15.0 % (10, 20) → 70.0 % (80, 60) | 150 → 300 | p | n |"
 
 
+def test_supervised_glance_row_gives_the_last_steps_accuracy_beside_maml_and_mamlpp(tmp_path):
+    (tmp_path / "om/s0").mkdir(parents=True)
+    (tmp_path / "om/s0/eval.json").write_text(json.dumps(
+        {"eval_steps": [0, 3], "accuracy_by_steps": {"0": 0.2, "3": 0.98123}, "ci95_by_steps": {"0": 0.01, "3": 0.00314}}))
+    data = {"runs": {"om/s0": {"paper": {"accuracy_percent": 98.7, "ci95_percent": 0.4}}},
+            "glance": {"rl": [], "supervised": [{"label": "om", "runs": ["om/s0"], "mamlpp": "99.47 %"}]}}
+    lines = manifest.glance_tables(data, tmp_path).splitlines()
+    assert lines[3] == "| supervised benchmark | MAML (ours) | baseline | paper (MAML) | MAML++ (published) |"
+    assert lines[5] == "| [om](results/om/s0/README.md) | 98.12 ± 0.31 % | — | 98.7 ± 0.4 % | 99.47 % |"
+
+
 def test_replace_block_keeps_the_rest():
     text = f"a\n{manifest.BEGIN}\nold\n{manifest.END}\nb\n"
     assert manifest.replace_block(text, "new") == f"a\n{manifest.BEGIN}\nnew\n{manifest.END}\nb\n"

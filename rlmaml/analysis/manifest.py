@@ -122,7 +122,7 @@ def rl_row(manifest: dict, results_dir: Path, row: dict, link_prefix: str) -> st
 
 def supervised_row(manifest: dict, results_dir: Path, row: dict, link_prefix: str) -> str:
     """One supervised row: MSE after every evaluated step (and the pretrained baseline's), or the accuracy after
-    the last step with its 95% CI."""
+    the last step with its 95% CI; then the paper's figure and MAML++'s published one (``row["mamlpp"]``)."""
     run = row["runs"][0]
     result = _read(results_dir, run, row.get("eval", "eval.json"))
     reference = manifest["runs"][run].get("paper")
@@ -140,7 +140,7 @@ def supervised_row(manifest: dict, results_dir: Path, row: dict, link_prefix: st
     else:
         paper = row.get("paper_note", "—")
     link = row.get("link", f"{run}/README.md")
-    return f"| [{row['label']}]({link_prefix}{link}) | {ours} | {baseline} | {paper} |"
+    return f"| [{row['label']}]({link_prefix}{link}) | {ours} | {baseline} | {paper} | {row.get('mamlpp', '—')} |"
 
 
 def metaworld_row(manifest: dict, results_dir: Path, row: dict, link_prefix: str) -> str:
@@ -172,7 +172,8 @@ def glance_tables(manifest: dict, results_dir: str | Path, link_prefix: str = "r
         head = "| Meta-World (held-out tasks) | runs | success: 0 → 1 step | return: 0 → 1 step | published (MAML) | |"
         lines += ["", head, "|---|---|---|---|---|---|"]
         lines += [metaworld_row(manifest, root, row, link_prefix) for row in glance["metaworld"]]
-    lines += ["", "| supervised benchmark | MAML (ours) | baseline | paper (MAML) |", "|---|---|---|---|"]
+    lines += ["", "| supervised benchmark | MAML (ours) | baseline | paper (MAML) | MAML++ (published) |",
+              "|---|---|---|---|---|"]
     lines += [supervised_row(manifest, root, row, link_prefix) for row in glance.get("supervised", [])]
     return "\n".join(lines)
 

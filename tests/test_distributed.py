@@ -75,9 +75,9 @@ def test_tasks_split_into_parts_on_ray_workers_log_the_local_shards_numbers_bit_
 
 
 @pytest.mark.skipif(importlib.util.find_spec("metaworld") is None, reason="metaworld is not installed")
-@pytest.mark.parametrize("task", ["reach-v3", "pick-place-v3"])
+@pytest.mark.parametrize("task", ["reach-v3", "assembly-v3"])
 def test_meta_world_on_ray_workers_logs_the_local_shards_numbers_and_success_rates(cluster, tmp_path, task):
-    """ML1 on 2 workers, each sampling its own tasks on its own engine (reach: the native one; pick-place: the
+    """ML1 on 2 workers, each sampling its own tasks on its own engine (reach: the native one; assembly: the
     generic path): the same returns, success rates and steps as the local shards, bit for bit."""
     args = [f"env=metaworld/ML1-{task}", "num_batches=2", "meta_batch_size=2", "episodes_per_task=2", "horizon=10",
             "hidden_sizes=[8]", "num_threads=1", "num_workers=2", "--no-progress"]

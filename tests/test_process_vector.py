@@ -38,7 +38,7 @@ def _trajectory(env, steps: int = 25):
 
 
 ENVS = ["toy_family:toy/PointGoal-v0",
-        pytest.param("metaworld/ML1-pick-place-v3", marks=pytest.mark.skipif(  # no native engine
+        pytest.param("metaworld/ML1-assembly-v3", marks=pytest.mark.skipif(  # no native engine
             importlib.util.find_spec("metaworld") is None, reason="needs metaworld"))]
 
 

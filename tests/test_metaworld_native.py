@@ -317,3 +317,30 @@ def test_ml10_copies_of_all_15_classes_give_the_sync_paths_episodes():
         data.qpos[:] = info["qpos"][-1, k, :nq[k]].numpy()
         mujoco.mj_kinematics(model, data)
         np.testing.assert_allclose(data.body("hand").xpos, obs[-1, k, :3].double().numpy(), atol=1e-6)
+
+
+def test_a_reset_changes_no_model_array_but_the_frames_the_engine_keeps():
+    """The premise of sharing one model per class: across the tasks of each ML10 class, metaworld's reset changes
+    no array of the model outside MODEL_FIELDS (it moves bodies and the goal site)."""
+    from rlmaml.envs.metaworld_native import MODEL_FIELDS
+
+    def arrays(model):
+        out = {}
+        for name in dir(model):
+            value = getattr(model, name) if not name.startswith("_") else None
+            if isinstance(value, np.ndarray):
+                out[name] = value.copy()
+        return out
+
+    env = mwt.MetaWorldEnv("ML10")
+    changed = {}
+    for split, classes in mwt.ML10_CLASSES.items():
+        for name in classes:
+            env.reset(options={"task": {"class": name, "index": 0, "split": split}})
+            first = arrays(env._inner.model)
+            for index in (1, 2):
+                env.reset(options={"task": {"class": name, "index": index, "split": split}})
+                now = arrays(env._inner.model)
+                changed[name] = {k for k in first if not np.array_equal(first[k], now[k])} | changed.get(name, set())
+    assert all(fields <= set(MODEL_FIELDS) for fields in changed.values()), changed
+    assert changed["door-open-v3"] == {"body_pos", "site_pos"}  # the door moved with its task

@@ -11,11 +11,12 @@ set (its hand settles for 50 × ``frame_skip`` substeps, then the objects are pl
 only (``mj_resetData`` comes first, metaworld freezes each task's random vector), so it is taken once per task
 from one :class:`~rlmaml.envs.metaworld_tasks.MetaWorldEnv` and kept (:class:`_Start`): the model's frames as the
 reset left them (:data:`MODEL_FIELDS`: many classes move bodies of the model and the goal site to the task's
-positions, and nothing else of the model changes, as a test checks), the whole ``MjData`` (``mj_copyData``: state,
-mocap, warm start), the reset observation and the per-episode constants the rewards read (``_target_pos``,
-``obj_init_pos``, ``init_tcp``, ``hand_init_pos`` and the class's own). The copies of one task share a model (a
+positions, and nothing else of the model changes, as a test checks), its integration state
+(``mj_getState(mjSTATE_INTEGRATION)``: time, joints, controls, mocap, the solver's warm start), the reset
+observation and the per-episode constants the rewards read (``_target_pos``, ``obj_init_pos``, ``init_tcp``,
+``hand_init_pos`` and the class's own). The copies of one task share a model (a
 metaworld model is about 18 MB, mostly meshes), the class's model with the task's frames written in; a reset copies
-the snapshot into the copy's own ``MjData``.
+the snapshot's state into the copy's own ``MjData`` (``mj_setState``).
 
 A step does what ``SawyerXYZEnv.step`` does:
 
@@ -66,7 +67,9 @@ METAWORLD_VERSION = "3.1.1"  # the version whose reward code this engine reprodu
 INFO_KEYS = ("success", "near_object", "grasp_success", "grasp_reward", "in_place_reward", "obj_to_target",
              "unscaled_reward")
 OBJECT_SLOTS = 14  # SawyerXYZEnv._obs_obj_max_len: the objects' positions and quaternions, zero-padded
-STARTS_KEPT = 512  # task snapshots kept (an MjData each, about 0.6 MB), the least recently used dropped first
+STARTS_KEPT = 4096  # task snapshots kept (a few kB each), the least recently used dropped first
+#: what a task's snapshot keeps: everything the next mj_step reads (the test of the premise compares the same)
+INTEGRATION_STATE = mujoco.mjtState.mjSTATE_INTEGRATION
 #: the model arrays metaworld's reset_model writes (bodies and the goal site moved to the task's positions)
 MODEL_FIELDS = ("body_pos", "body_quat", "site_pos", "site_quat", "geom_pos", "geom_quat")
 
@@ -342,7 +345,7 @@ class _Start:
     name: str  # the task class
     key: tuple  # (class, index, split)
     fields: dict  # the MODEL_FIELDS arrays after the reset
-    data: mujoco.MjData
+    state: np.ndarray  # mj_getState(mjSTATE_INTEGRATION): time, qpos, qvel, act, mocap, ctrl, warm start, ...
     obs: np.ndarray  # metaworld's reset observation (39 numbers, float64)
     obs_low: np.ndarray
     obs_high: np.ndarray
@@ -462,13 +465,13 @@ class MetaWorldNativeEnv(BatchedEnv):
                             f"{inner.model.nmocap}")
         if task["class"] not in self._base_models:
             self._base_models[task["class"]] = copy.deepcopy(inner.model)
-        data = mujoco.MjData(self._base_models[task["class"]])
-        mujoco.mj_copyData(data, inner.model, inner.data)
+        state = np.empty(mujoco.mj_stateSize(inner.model, INTEGRATION_STATE))
+        mujoco.mj_getState(inner.model, inner.data, state, INTEGRATION_STATE)
         fields = {name: np.array(getattr(inner.model, name)) for name in MODEL_FIELDS}
         space = inner.sawyer_observation_space
         const = {**_standard_constants(inner), **{k: np.asarray(v, dtype=np.float64)
                                                   for k, v in spec.constants(inner).items()}}
-        start = _Start(task["class"], key, fields, data, np.asarray(obs, dtype=np.float64).copy(),
+        start = _Start(task["class"], key, fields, state, np.asarray(obs, dtype=np.float64).copy(),
                        np.asarray(space.low, dtype=np.float64), np.asarray(space.high, dtype=np.float64),
                        np.asarray(inner.mocap_low, dtype=np.float64), np.asarray(inner.mocap_high, dtype=np.float64),
                        inner.action_scale, int(inner.frame_skip), const)
@@ -517,7 +520,7 @@ class MetaWorldNativeEnv(BatchedEnv):
         self._require_tasks()
         for k, start in enumerate(self._start_of):
             d = self._datas[k]
-            mujoco.mj_copyData(d, self._models[k], start.data)
+            mujoco.mj_setState(self._models[k], d, start.state, INTEGRATION_STATE)
             self._mocap[k] = d.mocap_pos[0]
         obs = np.stack([s.obs for s in self._start_of])
         self._prev = obs[:, :18].copy()

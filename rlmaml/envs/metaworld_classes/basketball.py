@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..metaworld_native import gripper_caging, hamacher, native_class, norm, tolerance
+from ..metaworld_rewards import gripper_caging, hamacher, native_class, norm, tolerance
 
 BASKETBALL_TARGET_RADIUS = 0.08  # SawyerBasketballEnvV3.TARGET_RADIUS: in_place's bound, reward 10 and success
 BASKETBALL_TARGET_HEIGHT = 0.3  # SawyerBasketballEnvV3.compute_reward: target[2], slightly above the hoop

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..metaworld_native import hamacher, native_class, norm, tolerance
+from ..metaworld_rewards import hamacher, native_class, norm, tolerance
 
 TOPDOWN_BUTTON_TOP = np.array([0.0, 0.0, 0.193])  # SawyerButtonPressTopdownEnvV3._get_pos_objects: offset to button
 TOPDOWN_NEAR_BUTTON = 0.01  # SawyerButtonPressTopdownEnvV3.compute_reward: tcp_to_obj within which near_button is 1

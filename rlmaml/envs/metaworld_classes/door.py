@@ -3,9 +3,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
-from ..metaworld_native import Copies, hamacher, native_class, norm, quat_from_xmat, tolerance
+from ..metaworld_rewards import hamacher, native_class, norm, quat_from_xmat, tolerance
+
+if TYPE_CHECKING:
+    from ..metaworld_native import Copies
 
 # SawyerDoorEnvV3
 DOOR_OPEN_SUCCESS = 0.08  # evaluate_state/compute_reward: |handle_x − goal_x| at which the door counts as open

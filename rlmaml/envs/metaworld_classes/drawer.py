@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..metaworld_native import gripper_effort, hamacher, native_class, norm, tolerance
+from ..metaworld_rewards import gripper_effort, hamacher, native_class, norm, tolerance
 
 DRAWER_CLOSE_TARGET_RADIUS = 0.05  # SawyerXYZEnv.TARGET_RADIUS, the one SawyerDrawerCloseEnvV3 reads
 DRAWER_CLOSE_SUCCESS = DRAWER_CLOSE_TARGET_RADIUS + 0.015  # SawyerDrawerCloseEnvV3.evaluate_state / compute_reward

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..metaworld_native import hamacher, native_class, norm, quat_from_xmat, tolerance
+from ..metaworld_rewards import hamacher, native_class, norm, quat_from_xmat, tolerance
 
 LEVER_RADIUS = 0.2  # SawyerLeverPullEnvV3.LEVER_RADIUS
 LEVER_TIP_INIT = np.array([0.12, -LEVER_RADIUS, 0.25])  # reset_model: _lever_pos_init, from obj_init_pos

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..metaworld_native import gripper_caging, hamacher, native_class, norm, quat_from_xmat, tolerance
+from ..metaworld_rewards import gripper_caging, hamacher, native_class, norm, quat_from_xmat, tolerance
 
 PEG_TARGET_RADIUS = 0.07  # SawyerPegInsertionSideEnvV3.TARGET_RADIUS, also evaluate_state's success radius
 PEG_HEAD_SCALE = np.array([1.0, 2.0, 2.0])  # compute_reward: scale of the peg head's offset to the hole (y, z twice)

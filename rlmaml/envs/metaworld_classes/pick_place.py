@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..metaworld_native import gripper_effort, hamacher, native_class, norm, quat_from_xmat, tolerance
+from ..metaworld_rewards import gripper_effort, hamacher, native_class, norm, quat_from_xmat, tolerance
 
 PICK_PLACE_TARGET_RADIUS = 0.05  # SawyerPickPlaceEnvV3.compute_reward's _TARGET_RADIUS: in_place's bound, reward 10
 PICK_PLACE_SUCCESS = 0.07  # SawyerPickPlaceEnvV3.evaluate_state: obj_to_target at which it counts as placed

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
-from ..metaworld_native import Copies, hamacher, native_class, norm, quat_from_xmat, tolerance
+from ..metaworld_rewards import hamacher, native_class, norm, quat_from_xmat, tolerance
+
+if TYPE_CHECKING:
+    from ..metaworld_native import Copies
 
 REACH_TARGET_RADIUS = 0.05  # SawyerReachEnvV3.compute_reward's _TARGET_RADIUS, also its success radius
 PUSH_TARGET_RADIUS = 0.05  # SawyerPushEnvV3.TARGET_RADIUS

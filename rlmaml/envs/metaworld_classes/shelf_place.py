@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..metaworld_native import gripper_caging, hamacher, native_class, norm, quat_from_xmat, tolerance
+from ..metaworld_rewards import gripper_caging, hamacher, native_class, norm, quat_from_xmat, tolerance
 
 SHELF_TARGET_RADIUS = 0.05  # SawyerShelfPlaceEnvV3.compute_reward's _TARGET_RADIUS: the reward is 10 within it
 SHELF_SUCCESS = 0.07  # SawyerShelfPlaceEnvV3.evaluate_state: success radius

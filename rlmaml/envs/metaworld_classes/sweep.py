@@ -5,9 +5,14 @@ float32 terms: equal to metaworld's to float64 rounding."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
-from ..metaworld_native import Copies, hamacher, native_class, norm, quat_from_xmat, tolerance
+from ..metaworld_rewards import hamacher, native_class, norm, quat_from_xmat, tolerance
+
+if TYPE_CHECKING:
+    from ..metaworld_native import Copies
 
 SWEEP_TARGET_RADIUS = 0.05  # compute_reward's _TARGET_RADIUS (both classes); success is obj_to_target <= 0.05
 SWEEP_NEAR_OBJECT = 0.03  # evaluate_state: near_object (both classes)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..metaworld_native import hamacher, native_class, norm, tolerance
+from ..metaworld_rewards import hamacher, native_class, norm, tolerance
 
 WINDOW_TARGET_RADIUS = 0.05  # SawyerWindowOpenEnvV3.TARGET_RADIUS: in_place bound and the success radius
 WINDOW_HANDLE_RADIUS = 0.02  # SawyerWindowOpenEnvV3.compute_reward: handle_radius, the reach bound

@@ -1,7 +1,9 @@
-"""The native batched engine for Meta-World ML1 reach-v3 and push-v3 (rlmaml/envs/metaworld_native.py) against the
-Gymnasium-vector path (``make_batched(env_id, n, engine="sync")``): observations, rewards, terminations and every
-info entry are equal bit for bit over 500 steps of random actions, and along the scripted experts' episodes
-(pushing, grasping, success); the experts succeed through it; bad input is a one-line error."""
+"""The native batched engine for Meta-World (rlmaml/envs/metaworld_native.py) against the Gymnasium-vector path
+(``make_batched(env_id, n, engine="sync")``): for ML1 reach-v3 and push-v3, observations, rewards, terminations and
+every info entry are equal bit for bit over 500 steps of random actions, and along the scripted experts' episodes
+(pushing, grasping, success); the experts succeed through it; ML10's 15 classes step together and move between
+copies; a reset changes only the model frames the engine keeps; bad input is a one-line error. Each other class
+alone: tests/test_metaworld_classes.py."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ import mujoco
 import numpy as np
 import pytest
 import torch
+from test_metaworld_classes import expert, random_actions, run  # the episodes both files compare
 
 from rlmaml.envs import family, make_batched
 from rlmaml.envs import metaworld_tasks as mwt
@@ -21,30 +24,12 @@ from rlmaml.rl.rollout import rollout
 pytestmark = pytest.mark.skipif(importlib.util.find_spec("metaworld") is None,
                                 reason=f"metaworld is not installed ({mwt.INSTALL_COMMAND})")
 TASKS = ("reach-v3", "push-v3")
-EXPERTS = {"reach-v3": "SawyerReachV3Policy", "push-v3": "SawyerPushV3Policy"}
 
 
 def _native(env_id, num_envs, **kwargs):
     from rlmaml.envs.metaworld_native import MetaWorldNativeEnv
 
     return MetaWorldNativeEnv(env_id, num_envs, **kwargs)
-
-
-def _run(env, tasks, actions_for, steps, seed=7):
-    """Reset ``env`` on ``tasks`` and step it ``steps`` times with ``actions_for(t, obs)``: stacked observations
-    (reset included), rewards, terminations and infos."""
-    env.set_tasks(tasks)
-    obs = env.reset(seed=seed)
-    observations, rewards, dones, infos = [obs], [], [], []
-    for t in range(steps):
-        obs, reward, done, info = env.step(actions_for(t, obs))
-        observations.append(obs)
-        rewards.append(reward)
-        dones.append(done)
-        infos.append(info)
-    env.close()
-    info = {k: torch.stack([i[k] for i in infos]) for k in infos[0]}
-    return torch.stack(observations), torch.stack(rewards), torch.stack(dones), info
 
 
 def _assert_same(a, b):
@@ -55,25 +40,6 @@ def _assert_same(a, b):
     assert set(info_a) == set(info_b) and "success" in info_a
     for key in info_a:
         assert info_a[key].dtype == info_b[key].dtype == torch.float32 and torch.equal(info_a[key], info_b[key]), key
-
-
-def _random_actions(num_envs, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    # a little beyond the box, so the clipping of the hand's move and the gripper's control is covered
-    return lambda t, obs: torch.rand(num_envs, 4, generator=g, dtype=torch.float64) * 2.4 - 1.2
-
-
-def _expert(task):
-    mwt.import_metaworld()
-    import metaworld.policies
-
-    policy = getattr(metaworld.policies, EXPERTS[task])()
-
-    def act(obs):  # [..., 39] float32 -> [..., 4]
-        flat = obs.reshape(-1, obs.shape[-1]).numpy().astype(np.float64)
-        return torch.as_tensor(np.stack([policy.get_action(o) for o in flat]), dtype=torch.float32).reshape(
-            *obs.shape[:-1], 4)
-    return act
 
 
 @pytest.mark.parametrize("task", TASKS)
@@ -87,8 +53,8 @@ def test_random_actions_give_the_sync_paths_trajectories_bit_for_bit(task):
     assert np.array_equal(native.action_low, sync.action_low) and np.array_equal(native.action_high, sync.action_high)
     tasks = sync.sample_tasks(4, seed=1)
     assert len({t["index"] for t in tasks}) == 4
-    a = _run(sync, tasks, _random_actions(4), 500)
-    b = _run(native, tasks, _random_actions(4), 500)
+    a = run(sync, tasks, random_actions(4), 500)
+    b = run(native, tasks, random_actions(4), 500)
     _assert_same(a, b)
     done = a[2]
     assert done[499].all() and not done[:499].any()  # the time limit, reported as terminated
@@ -102,7 +68,7 @@ def test_scripted_experts_succeed_through_the_native_engine_and_match_the_sync_p
     native = make_batched(env_id, 6, observe_goal=True, num_threads=1)  # auto: the native engine
     assert type(native).__name__ == "MetaWorldNativeEnv"
     tasks = native.sample_tasks(4, seed=0) + [{"class": task, "index": i, "split": "test"} for i in (0, 1)]
-    act = _expert(task)
+    act = expert(task)
     episodes = rollout(native, act, tasks, episodes_per_task=1, seed=0)
     assert episodes.successes.tolist() == [[1.0]] * 6 and episodes.num_steps == 6 * 500
     sync = make_batched(env_id, 6, engine="sync", observe_goal=True)
@@ -131,10 +97,10 @@ def test_a_grasped_and_lifted_puck_gives_the_sync_paths_grasp_success():
 
     env_id = "metaworld/ML1-push-v3"
     tasks = [{"class": "push-v3", "index": i, "split": "train"} for i in (0, 5, 9)]
-    a = _run(make_batched(env_id, 3, engine="sync", observe_goal=True), tasks, actions, 150)
+    a = run(make_batched(env_id, 3, engine="sync", observe_goal=True), tasks, actions, 150)
     native = make_batched(env_id, 3, engine="native", observe_goal=True, num_threads=2)
     assert native.physics_threads == 2
-    b = _run(native, tasks, actions, 150)
+    b = run(native, tasks, actions, 150)
     _assert_same(a, b)
     assert (a[3]["grasp_success"].sum(0) > 50).all()  # lifted for most of the last 90 steps
 
@@ -149,23 +115,23 @@ def test_resets_the_active_mask_oracle_observations_and_short_horizons():
     tasks = native.sample_tasks(3, seed=4)
     assert native.sample_tasks(3, seed=4) == sync.sample_tasks(3, seed=4) == tasks
     assert native.observation_dim == sync.observation_dim == 39 + 7
-    first = _run(native, tasks, _random_actions(3), 30)
-    _assert_same(_run(sync, tasks, _random_actions(3), 30), first)
+    first = run(native, tasks, random_actions(3), 30)
+    _assert_same(run(sync, tasks, random_actions(3), 30), first)
     assert first[2][29].all() and not first[2][:29].any()
     env = make_batched(env_id, 3, oracle=True, max_episode_steps=30, num_threads=1)
     env.set_tasks(tasks)
-    act = _random_actions(3, seed=1)
+    act = random_actions(3, seed=1)
     for _ in range(2):  # another episode in between
         env.reset(seed=0)
         for t in range(30):
             env.step(act(t, None))
-    second = _run(env, tasks, _random_actions(3), 30)
+    second = run(env, tasks, random_actions(3), 30)
     _assert_same(first, second)
 
     env = make_batched(env_id, 3, num_threads=1)
     env.set_tasks(tasks)
     env.reset(seed=0)
-    act = _random_actions(3)
+    act = random_actions(3)
     for t in range(5):
         env.step(act(t, None))
     frozen, *_ = env.step(act(5, None), active=torch.tensor([True, False, True]))
@@ -286,7 +252,7 @@ def test_ml10_copies_of_all_15_classes_give_the_sync_paths_episodes():
     random actions on 2 threads, equal to the sync path's (observations, terminations and success bit for bit,
     rewards to float32 rounding); then the same copies on other tasks (each copy another class, two copies of one
     task sharing its model), equal again, and the recorded joint states zero-padded to the longest model."""
-    from test_metaworld_classes import assert_same_episodes, random_actions, run
+    from test_metaworld_classes import assert_same_episodes
 
     ml10 = [(c, "train") for c in mwt.ML10_CLASSES["train"]] + [(c, "test") for c in mwt.ML10_CLASSES["test"]]
     tasks = [{"class": c, "index": i % 50, "split": s} for i, (c, s) in enumerate(ml10)]

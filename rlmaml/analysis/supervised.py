@@ -24,6 +24,13 @@ def run_name(run: Path) -> str:
     return "/".join(Path(run).resolve().parts[-2:])
 
 
+def _header(name: str, cfg: dict) -> list[str]:
+    """The title and the command lines of a supervised run's README."""
+    return [f"# {name}", "",
+            f"Made by `{COMMANDS.get(name, '?')}` (config: `config.yaml`, seed {cfg['seed']}); "
+            "README written by `rlmaml report supervised-summary results/" + name + "`.", ""]
+
+
 def _threads(cfg: dict) -> str:
     n = int(cfg.get("num_threads", 1))
     return "one shared CPU thread" if n == 1 else f"{n} shared CPU threads"
@@ -38,9 +45,7 @@ def in_progress(run: Path) -> str:
     hours = lines[-1]["seconds"] / 3600 if lines else 0.0
     last = lines[-500:]
     accuracy = sum(r["query_accuracy"] for r in last) / len(last) if last else float("nan")
-    out = [f"# {name}", "",
-           f"Made by `{COMMANDS.get(name, '?')}` (config: `config.yaml`, seed {cfg['seed']}); "
-           "README written by `rlmaml report supervised-summary results/" + name + "`.", "",
+    out = [*_header(name, cfg),
            (f"**In progress:** {done} of {cfg['num_iterations']} meta-iterations of {cfg['meta_batch_size']} tasks, "
             f"{hours:.2f} h of training time on {_threads(cfg)} (engine {cfg.get('engine', 'loop')}, algorithm "
             f"{cfg['algorithm']}, first_order={cfg['first_order']}, inner step size {cfg['inner_step_size']}, "
@@ -63,9 +68,7 @@ def summarize(run: Path) -> str:
     bench = json.loads((run / "bench.json").read_text()) if (run / "bench.json").is_file() else None
     hours = lines[-1]["seconds"] / 3600 if lines else 0.0
     name = run_name(run)
-    out = [f"# {name}", "",
-           f"Made by `{COMMANDS.get(name, '?')}` (config: `config.yaml`, seed {cfg['seed']}); "
-           "README written by `rlmaml report supervised-summary results/" + name + "`.", "",
+    out = [*_header(name, cfg),
            (f"Meta-training: {ev['iterations']} iterations of {cfg['meta_batch_size']} tasks, "
            f"{hours:.2f} h of training time on {_threads(cfg)} "
            f"(algorithm {cfg['algorithm']}, first_order={cfg['first_order']}, inner step size "

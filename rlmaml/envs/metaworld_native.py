@@ -72,6 +72,7 @@ from .metaworld_rewards import (
     native_env_error,
     native_env_ids,
     norm,
+    object_caging,
     quat_from_xmat,
     tolerance,
 )
@@ -500,11 +501,11 @@ def native_engine(env_id: str, num_envs: int, **kwargs) -> MetaWorldNativeEnv:
 def compare_with_metaworld(env_id: str, num_envs: int = 4, steps: int = 200, seed: int = 0,
                            observe_goal: bool = False) -> dict[str, float]:
     """Step this engine and metaworld's own env (``GymVectorBatchedEnv``, as ``make_batched(env_id, n,
-    engine="sync")`` builds it) on ``num_envs`` train
-    tasks with the same random actions (uniform on [−1.2, 1.2], a little beyond the box) for ``steps`` steps: the
-    largest absolute difference of the observations, the rewards, the terminations and each info entry (all
-    compared as the float32 tensors ``step`` returns). A new :class:`NativeClass` should give 0 for the
-    observations, terminations and ``success``, and float32 rounding for the rest."""
+    engine="sync")`` builds it) on ``num_envs`` train tasks with the same random actions (uniform on [−1.2, 1.2], a
+    little beyond the box) for ``steps`` steps: the largest absolute difference of the observations, the rewards,
+    the terminations and each info entry (all compared as the float32 tensors ``step`` returns). A new
+    :class:`NativeClass` should give 0 for the observations, terminations and ``success``, and float32 rounding
+    for the rest."""
     from .batched import GymVectorBatchedEnv
 
     sync = GymVectorBatchedEnv(env_id, num_envs, vectorization="sync", observe_goal=observe_goal)
@@ -555,6 +556,5 @@ def with_native_engines(records):
 
 
 __all__ = ["INFO_KEYS", "NATIVE_CLASSES", "Copies", "MetaWorldNativeEnv", "NativeClass", "compare_with_metaworld",
-           "gripper_caging",
-           "gripper_effort", "hamacher", "native_class", "native_engine", "native_env_error", "native_env_ids",
-           "norm", "quat_from_xmat", "tolerance", "with_native_engines"]
+           "gripper_caging", "gripper_effort", "hamacher", "native_class", "native_engine", "native_env_error",
+           "native_env_ids", "norm", "object_caging", "quat_from_xmat", "tolerance", "with_native_engines"]

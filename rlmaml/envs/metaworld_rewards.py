@@ -16,6 +16,7 @@ from .metaworld_tasks import ML10_CLASSES
 if TYPE_CHECKING:
     from .metaworld_native import Copies
 
+CAGING_GRIP_THRESHOLD = 0.97  # SawyerXYZEnv._gripper_caging_reward: caging above which gripping counts
 INFO_KEYS = ("success", "near_object", "grasp_success", "grasp_reward", "in_place_reward", "obj_to_target",
              "unscaled_reward")
 
@@ -61,12 +62,10 @@ def gripper_effort(action: np.ndarray, desired: float = 1.0) -> np.ndarray:
     return np.minimum(np.maximum(0.0, action[:, -1].astype(np.float64)), desired) / desired
 
 
-def gripper_caging(c: Copies, action: np.ndarray, obj_pos: np.ndarray, obj_radius: float,
-                   pad_success_thresh: float, object_reach_radius: float, xz_thresh: float,
-                   desired_gripper_effort: float = 1.0, high_density: bool = False,
-                   medium_density: bool = False) -> np.ndarray:
-    """``SawyerXYZEnv._gripper_caging_reward`` of every copy (reads ``obj_init`` and ``init_tcp``): the caging of
-    the object between the pads in y and by the hand in xz, combined with the gripper's effort once caged."""
+def object_caging(c: Copies, obj_pos: np.ndarray, obj_radius: float, pad_success_thresh: float,
+                  xz_thresh: float) -> np.ndarray:
+    """The caging term of ``SawyerXYZEnv._gripper_caging_reward`` of every copy (reads ``obj_init`` and
+    ``init_tcp``): hamacher(caging of the object between the pads in y, caging by the hand in xz)."""
     obj_init, init_tcp = c.const["obj_init"], c.const["init_tcp"]
     pad_y_lr = np.stack([c.body("leftpad")[:, 1], c.body("rightpad")[:, 1]], axis=1)
     pad_to_obj_lr = np.abs(pad_y_lr - obj_pos[:, 1:2])
@@ -76,17 +75,26 @@ def gripper_caging(c: Copies, action: np.ndarray, obj_pos: np.ndarray, obj_radiu
                  for i in range(2)]
     caging_y = hamacher(*caging_lr)
     xz = [0, 2]
-    tcp = c.tcp_center
     caging_xz_margin = norm(obj_init[:, xz] - init_tcp[:, xz]) - xz_thresh
-    caging_xz = tolerance(norm(tcp[:, xz] - obj_pos[:, xz]), 0.0, xz_thresh, caging_xz_margin, "long_tail")
+    caging_xz = tolerance(norm(c.tcp_center[:, xz] - obj_pos[:, xz]), 0.0, xz_thresh, caging_xz_margin, "long_tail")
+    return hamacher(caging_y, caging_xz)
+
+
+def gripper_caging(c: Copies, action: np.ndarray, obj_pos: np.ndarray, obj_radius: float,
+                   pad_success_thresh: float, object_reach_radius: float, xz_thresh: float,
+                   desired_gripper_effort: float = 1.0, high_density: bool = False,
+                   medium_density: bool = False) -> np.ndarray:
+    """``SawyerXYZEnv._gripper_caging_reward`` of every copy: :func:`object_caging`, combined with the gripper's
+    effort once caged."""
+    caging = object_caging(c, obj_pos, obj_radius, pad_success_thresh, xz_thresh)
     gripper_closed = gripper_effort(action, desired_gripper_effort)
-    caging = hamacher(caging_y, caging_xz)
-    gripping = np.where(caging > 0.97, gripper_closed, 0.0)
+    gripping = np.where(caging > CAGING_GRIP_THRESHOLD, gripper_closed, 0.0)
     caging_and_gripping = hamacher(caging, gripping)
     if high_density:
         caging_and_gripping = (caging_and_gripping + caging) / 2
     if medium_density:
-        tcp_to_obj = norm(obj_pos - tcp)
+        obj_init, init_tcp = c.const["obj_init"], c.const["init_tcp"]
+        tcp_to_obj = norm(obj_pos - c.tcp_center)
         tcp_to_obj_init = norm(obj_init - init_tcp)
         reach_margin = np.abs(tcp_to_obj_init - object_reach_radius)
         reach = tolerance(tcp_to_obj, 0.0, object_reach_radius, reach_margin, "long_tail")
@@ -159,5 +167,5 @@ def native_env_error(env_id) -> str | None:
             f"({', '.join(native_env_ids())}) only, got {what}; use engine='sync' or 'processes'")
 
 
-__all__ = ["INFO_KEYS", "NATIVE_CLASSES", "NativeClass", "gripper_caging", "gripper_effort", "hamacher", "native_class",
-           "native_env_error", "native_env_ids", "norm", "quat_from_xmat", "tolerance"]
+__all__ = ["CAGING_GRIP_THRESHOLD", "INFO_KEYS", "NATIVE_CLASSES", "NativeClass", "gripper_caging", "gripper_effort",
+           "hamacher", "native_class", "native_env_error", "native_env_ids", "norm", "object_caging", "quat_from_xmat", "tolerance"]

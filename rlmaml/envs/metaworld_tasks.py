@@ -17,8 +17,9 @@ metaworld 3.1.1 gives the test goals. metaworld is imported only here, on first 
 but runs on newer mujoco once its mocap welds are reset with the 12 numbers of ``eq_data`` rows since mujoco
 3.17 (:func:`import_metaworld` applies the fix). ``docs/metaworld.md`` has the install and its measured cost.
 
-The records of ML1 ``reach-v3`` and ``push-v3`` (:data:`NATIVE_ML1_TASKS`) have a native batched engine,
-:class:`rlmaml.envs.metaworld_native.MetaWorldNativeEnv`; the others step through ``gymnasium.vector``.
+The records of ML10 and of ML1 for its 15 classes have a native batched engine,
+:class:`rlmaml.envs.metaworld_native.MetaWorldNativeEnv` (the classes: :mod:`rlmaml.envs.metaworld_classes`); the
+others step through ``gymnasium.vector``.
 """
 
 from __future__ import annotations
@@ -334,12 +335,10 @@ CAMERA = {"lookat": (0.0, 0.65, 0.15), "distance": 1.45, "elevation": -25.0, "az
 
 
 # ----------------------------------------------------------------------------- the records
-#: the ML1 tasks with a native batched engine (rlmaml.envs.metaworld_native, checked equal to the generic path)
-NATIVE_ML1_TASKS = ("reach-v3", "push-v3")  # kept for the docs; the registry is rlmaml.envs.metaworld_native.NATIVE_CLASSES
 
 
 def _record(benchmark: MetaWorldBenchmark, description: str) -> TaskFamily:
-    """The record of a benchmark (the native engines of NATIVE_ML1_TASKS are added by
+    """The record of a benchmark (the native engines of the classes of ``NATIVE_CLASSES`` are added by
     :func:`rlmaml.envs.metaworld_native.with_native_engines` when rlmaml.envs registers them)."""
     render = RenderHints("mujoco", camera=CAMERA, scene=functools.partial(replay_scene, benchmark),
                          marker_radius=GOAL_MARK)
@@ -359,5 +358,5 @@ def _families(tasks: Sequence[str]) -> tuple[TaskFamily, ...]:
 
 METAWORLD_FAMILIES = _families(ML1_TASKS)
 
-__all__ = ["INSTALL_COMMAND", "METAWORLD_FAMILIES", "ML1_TASKS", "NATIVE_ML1_TASKS", "MetaWorldBenchmark",
+__all__ = ["INSTALL_COMMAND", "METAWORLD_FAMILIES", "ML1_TASKS", "ML10_CLASSES", "MetaWorldBenchmark",
            "MetaWorldEnv", "draw_tasks", "held_out_tasks", "import_metaworld"]

@@ -7,7 +7,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..metaworld_rewards import gripper_effort, hamacher, native_class, norm, quat_from_xmat, tolerance
+from ..metaworld_rewards import (
+    CAGING_GRIP_THRESHOLD,
+    gripper_effort,
+    hamacher,
+    native_class,
+    norm,
+    quat_from_xmat,
+    tolerance,
+)
 
 PICK_PLACE_TARGET_RADIUS = 0.05  # SawyerPickPlaceEnvV3.compute_reward's _TARGET_RADIUS: in_place's bound, reward 10
 PICK_PLACE_SUCCESS = 0.07  # SawyerPickPlaceEnvV3.evaluate_state: obj_to_target at which it counts as placed
@@ -18,7 +26,6 @@ PICK_PLACE_LIFT = 0.01  # SawyerPickPlaceEnvV3.compute_reward: the place term's 
 PICK_PLACE_PAD_MARGIN = 0.05  # SawyerPickPlaceEnvV3._gripper_caging_reward: pad_success_margin
 PICK_PLACE_XZ_MARGIN = 0.005  # SawyerPickPlaceEnvV3._gripper_caging_reward: x_z_success_margin
 PICK_PLACE_OBJ_RADIUS = 0.015  # SawyerPickPlaceEnvV3._gripper_caging_reward: obj_radius
-CAGING_GRIP_THRESHOLD = 0.97  # SawyerPickPlaceEnvV3._gripper_caging_reward: caging above which gripping counts
 
 
 def _xz(x: np.ndarray) -> np.ndarray:

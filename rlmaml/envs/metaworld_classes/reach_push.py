@@ -6,7 +6,15 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..metaworld_rewards import hamacher, native_class, norm, quat_from_xmat, tolerance
+from ..metaworld_rewards import (
+    CAGING_GRIP_THRESHOLD,
+    hamacher,
+    native_class,
+    norm,
+    object_caging,
+    quat_from_xmat,
+    tolerance,
+)
 
 if TYPE_CHECKING:
     from ..metaworld_native import Copies
@@ -17,8 +25,6 @@ PUSH_NEAR_OBJECT = 0.03  # SawyerPushEnvV3.evaluate_state: near_object
 PUSH_REACH = 0.02  # SawyerPushEnvV3.compute_reward: tcp_to_obj below which the push term is added
 PUSH_LIFT = 0.02  # SawyerPushEnvV3.evaluate_state: grasp_success needs the object this much above its start
 PUSH_CAGING = {"obj_radius": 0.015, "pad_success_thresh": 0.05, "xz_thresh": 0.005}  # _gripper_caging_reward args
-CAGING_GRIP_THRESHOLD = 0.97  # SawyerXYZEnv._gripper_caging_reward: caging above which gripping counts
-_XZ = [0, 2]
 
 
 def _puck(c: Copies) -> tuple[np.ndarray, np.ndarray]:
@@ -57,10 +63,7 @@ class Push:
     name, env_class = "push-v3", "SawyerPushEnvV3"
 
     def constants(self, inner):
-        xz_margin = np.linalg.norm(inner.obj_init_pos[_XZ] - inner.init_tcp[_XZ])
-        xz_margin -= PUSH_CAGING["xz_thresh"]
-        return {"in_place_margin": float(np.linalg.norm(inner.obj_init_pos - inner._target_pos)),
-                "caging_xz_margin": float(xz_margin)}
+        return {"in_place_margin": float(np.linalg.norm(inner.obj_init_pos - inner._target_pos))}
 
     def objects(self, c):
         return _puck(c)
@@ -72,18 +75,7 @@ class Push:
         target_to_obj = norm(obj - target)
         in_place = tolerance(target_to_obj, 0.0, PUSH_TARGET_RADIUS, c.const["in_place_margin"], "long_tail")
 
-        # SawyerXYZEnv._gripper_caging_reward
-        radius, pad_thresh, xz_thresh = (PUSH_CAGING[k] for k in ("obj_radius", "pad_success_thresh", "xz_thresh"))
-        pad_y_lr = np.stack([c.body("leftpad")[:, 1], c.body("rightpad")[:, 1]], axis=1)
-        pad_to_obj_lr = np.abs(pad_y_lr - obj[:, 1:2])
-        pad_to_objinit_lr = np.abs(pad_y_lr - obj_init[:, 1:2])
-        caging_lr_margin = np.abs(pad_to_objinit_lr - pad_thresh)
-        caging_lr = [tolerance(pad_to_obj_lr[:, i], radius, pad_thresh, caging_lr_margin[:, i], "long_tail")
-                     for i in range(2)]
-        caging_y = hamacher(*caging_lr)
-        caging_xz = tolerance(norm(tcp[:, _XZ] - obj[:, _XZ]), 0.0, xz_thresh, c.const["caging_xz_margin"],
-                              "long_tail")
-        caging = hamacher(caging_y, caging_xz)
+        caging = object_caging(c, obj, **PUSH_CAGING)  # of SawyerXYZEnv._gripper_caging_reward
         # gripping = min(max(0, action[-1]), 1.0) / 1.0 if caging > 0.97 else 0.0, where action[-1] is a float32:
         # for 0 < action[-1] <= 1 it stays a float32 and so do the caging reward and the reward made from it
         effort = action[:, -1]

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# Reproduces results/sinusoid/preset, results/omniglot/5way-1shot and results/omniglot/5way-1shot-60k
+# Reproduces results/sinusoid/preset, results/sinusoid/k5-batched, results/sinusoid/k10-batched,
+# results/omniglot/5way-1shot and results/omniglot/5way-1shot-60k
 # (config.yaml, metrics.jsonl, eval.json, learning_curve.png, TensorBoard events, checkpoint.pt).
-# Usage: scripts/supervised_results.sh [sinusoid|omniglot|omniglot-60k|all]
+# Usage: scripts/supervised_results.sh [sinusoid|sinusoid-batched|omniglot|omniglot-60k|all]
+# sinusoid-batched: K = 5 and K = 10 (K support and K query points in training) on the task-batched
+# engine, evaluated after 0, 1 and 10 steps against the pretrained baseline.
 # omniglot-60k is the paper's 60000 iterations on the batched engine with THREADS (default 2) torch
 # threads (about 5 h here); it checkpoints every 100 iterations and continues with RESUME=1.
 # CPU-only, one thread each (the machine is shared). Omniglot data: data_dir=..., RLMAML_DATA,
@@ -13,6 +16,12 @@ export OMP_NUM_THREADS=1
 if [[ "$what" == sinusoid || "$what" == all ]]; then
   rlmaml supervised sinusoid num_iterations=20000 num_threads=1 seed=0 \
     --out results/sinusoid/preset --no-progress
+fi
+if [[ "$what" == sinusoid-batched || "$what" == all ]]; then
+  for k in 5 10; do
+    rlmaml supervised sinusoid engine=batched num_shots="$k" num_query="$k" num_iterations=20000 \
+      num_threads=1 seed=0 --out "results/sinusoid/k$k-batched" --no-progress
+  done
 fi
 if [[ "$what" == omniglot || "$what" == all ]]; then
   # 5-way 1-shot, paper hyper-parameters; trained for as many iterations as the CPU budget allowed

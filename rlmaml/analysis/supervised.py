@@ -11,6 +11,8 @@ import yaml
 # the driver that made each supervised run of results/, by its path under results/
 COMMANDS = {
     "sinusoid/preset": "scripts/supervised_results.sh sinusoid",
+    "sinusoid/k5-batched": "scripts/supervised_results.sh sinusoid-batched",
+    "sinusoid/k10-batched": "scripts/supervised_results.sh sinusoid-batched",
     "omniglot/5way-1shot": "scripts/supervised_results.sh omniglot",
     "omniglot/5way-1shot-60k": "scripts/supervised_results.sh omniglot-60k",
 }
@@ -71,8 +73,8 @@ def summarize(run: Path) -> str:
     out = [*_header(name, cfg),
            (f"Meta-training: {ev['iterations']} iterations of {cfg['meta_batch_size']} tasks, "
            f"{hours:.2f} h of training time on {_threads(cfg)} "
-           f"(algorithm {cfg['algorithm']}, first_order={cfg['first_order']}, inner step size "
-           f"{cfg['inner_step_size']}, {cfg['inner_steps']} inner step(s) in training)."), "",
+           f"(engine {cfg.get('engine', 'loop')}, algorithm {cfg['algorithm']}, first_order={cfg['first_order']}, "
+           f"inner step size {cfg['inner_step_size']}, {cfg['inner_steps']} inner step(s) in training)."), "",
            (f"Evaluation: {ev['num_tasks']} held-out tasks (eval_seed {ev['eval_seed']}), mean ± 95% CI "
            "(1.96·s/√n)."), ""]
     if "accuracy_mean" in ev:

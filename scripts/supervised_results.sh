@@ -6,7 +6,8 @@
 # sinusoid-batched: K = 5 and K = 10 (K support and K query points in training) on the task-batched
 # engine, evaluated after 0, 1 and 10 steps against the pretrained baseline.
 # omniglot-60k is the paper's 60000 iterations on the batched engine with THREADS (default 2) torch
-# threads (about 5 h here); it checkpoints every 100 iterations and continues with RESUME=1.
+# threads (5–8 h here: 0.29–0.47 s per iteration, measured on different days); it checkpoints every
+# 100 iterations and continues with RESUME=1.
 # CPU-only, one thread each (the machine is shared). Omniglot data: data_dir=..., RLMAML_DATA,
 # or ../shared/data/omniglot. The READMEs: rlmaml report supervised-summary results/sinusoid/preset ...
 set -euo pipefail

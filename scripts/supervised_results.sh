@@ -13,9 +13,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 what="${1:-all}"
+case "$what" in
+  sinusoid|sinusoid-batched|omniglot|omniglot-60k|all) ;;
+  *) echo "supervised_results.sh: unknown run '$what'; allowed: sinusoid, sinusoid-batched, omniglot, omniglot-60k, all" >&2
+     exit 2 ;;
+esac
 export OMP_NUM_THREADS=1
 if [[ "$what" == sinusoid || "$what" == all ]]; then
-  rlmaml supervised sinusoid num_iterations=20000 num_threads=1 seed=0 \
+  rlmaml supervised sinusoid engine=loop num_iterations=20000 num_threads=1 seed=0 \
     --out results/sinusoid/preset --no-progress
 fi
 if [[ "$what" == sinusoid-batched || "$what" == all ]]; then
@@ -27,7 +32,7 @@ fi
 if [[ "$what" == omniglot || "$what" == all ]]; then
   # 5-way 1-shot, paper hyper-parameters; trained for as many iterations as the CPU budget allowed
   # (the paper uses 60000), then evaluated on 600 held-out tasks after 3 inner steps.
-  rlmaml supervised omniglot num_iterations=5200 num_threads=1 seed=0 \
+  rlmaml supervised omniglot engine=loop num_iterations=5200 num_threads=1 seed=0 \
     --out results/omniglot/5way-1shot --no-progress
 fi
 if [[ "$what" == omniglot-60k || "$what" == all ]]; then

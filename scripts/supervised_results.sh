@@ -8,7 +8,7 @@
 # omniglot-60k is the paper's 60000 iterations on the batched engine with THREADS (default 2) torch
 # threads (5–8 h here: 0.29–0.47 s per iteration, measured on different days); it checkpoints every
 # 100 iterations and continues with RESUME=1.
-# CPU-only, one thread each (the machine is shared). Omniglot data: data_dir=..., RLMAML_DATA,
+# CPU-only, one thread each except omniglot-60k (the machine is shared). Omniglot data: data_dir=..., RLMAML_DATA,
 # or ../shared/data/omniglot. The READMEs: rlmaml report supervised-summary results/sinusoid/preset ...
 set -euo pipefail
 cd "$(dirname "$0")/.."

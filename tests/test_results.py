@@ -41,6 +41,23 @@ def test_manifest_matches_the_folders_and_their_evaluations():
     assert manifest.problems(MANIFEST, RESULTS) == []
 
 
+@pytest.mark.parametrize("key", ["batch", "iteration"])
+def test_manifest_batches_must_be_the_checkpoints_count(tmp_path, key):
+    """An unfinished run's progress lives in ``batches``; a count its checkpoint.pt has moved past is reported."""
+    from rlmaml.checkpoint import save_checkpoint
+
+    run = tmp_path / "family" / "run"
+    run.mkdir(parents=True)
+    (run / "config.yaml").write_text("seed: 3\n")
+    (run / "README.md").write_text("a run\n")
+    save_checkpoint({key: 7, "params": {"w": torch.zeros(2)}}, run / "checkpoint.pt")
+    entry = {"seed": 3, "batches": 5}
+    assert manifest.problems({"runs": {"family/run": entry}}, tmp_path) == [
+        "family/run: batches 5 in the manifest, 7 in checkpoint.pt"]
+    entry["batches"] = 7
+    assert manifest.problems({"runs": {"family/run": entry}}, tmp_path) == []
+
+
 @pytest.mark.parametrize("key", ["navigation", "halfcheetah-vel", "halfcheetah-dir", "ant-vel", "ant-dir"])
 def test_manifest_paper_numbers_are_the_task_family_records(key):
     from rlmaml.envs.registry import find_family

@@ -38,6 +38,14 @@ def folders(results_dir: str | Path) -> list[str]:
     return sorted(found)
 
 
+def checkpoint_count(path: str | Path) -> int | None:
+    """The meta-batches (RL: ``batch``) or meta-iterations (supervised: ``iteration``) a checkpoint has done."""
+    from ..checkpoint import load_checkpoint
+
+    state = load_checkpoint(path)
+    return state.get("batch", state.get("iteration"))
+
+
 def eval_protocol(result: dict) -> dict:
     """The protocol an RL ``eval.json`` records, in the manifest's terms."""
     return {"num_tasks": result["num_tasks"], "grad_steps": max(result["grad_steps"]), "seed": result["seed"],
@@ -55,8 +63,10 @@ def problems(manifest: dict, results_dir: str | Path) -> list[str]:
     """What does not hold between the manifest and the folders; empty when everything does.
 
     Every manifest run exists with its config.yaml and README.md and the seed of its config; every study folder
-    exists with a README.md; every run or study folder is in the manifest; every eval*.json of a folder is
-    listed with the protocol it records; every glance row names manifest runs and evaluations.
+    exists with a README.md; a run's ``batches`` is the count its checkpoint.pt holds (its ``batch`` or
+    ``iteration``), so an unfinished run states how far it is in one place; every run or study folder is in the
+    manifest; every eval*.json of a folder is listed with the protocol it records; every glance row names manifest
+    runs and evaluations.
     """
     root = Path(results_dir)
     runs, studies = manifest.get("runs", {}), manifest.get("studies", {})
@@ -70,6 +80,10 @@ def problems(manifest: dict, results_dir: str | Path) -> list[str]:
             seed = yaml.safe_load((folder / "config.yaml").read_text()).get("seed")
             if seed != entry.get("seed"):
                 out.append(f"{name}: seed {entry.get('seed')} in the manifest, {seed} in config.yaml")
+        if (folder / "checkpoint.pt").is_file():
+            done = checkpoint_count(folder / "checkpoint.pt")
+            if done != entry.get("batches"):
+                out.append(f"{name}: batches {entry.get('batches')} in the manifest, {done} in checkpoint.pt")
     for name in studies:
         if not (root / name / "README.md").is_file():
             out.append(f"{name}: no README.md")

@@ -59,6 +59,10 @@ def in_progress(run: Path) -> str:
     return "\n".join(out)
 
 
+#: Finn et al. (2017), Table 1: Omniglot accuracy of MAML by (ways, shots), mean ± 95 % CI
+PAPER_OMNIGLOT = {(5, 1): "98.7 ± 0.4 %", (5, 5): "99.9 ± 0.1 %", (20, 1): "95.8 ± 0.3 %", (20, 5): "98.9 ± 0.2 %"}
+
+
 def summarize(run: Path) -> str:
     """The README text of a supervised run directory (:func:`in_progress` while it has no eval.json)."""
     run = Path(run)
@@ -82,9 +86,12 @@ def summarize(run: Path) -> str:
                 "| inner steps at test | accuracy |", "|---|---|"]
         for k, acc in ev["accuracy_by_steps"].items():
             out.append(f"| {k} | {100 * acc:.2f} ± {100 * ev['ci95_by_steps'][k]:.2f} % |")
-        if (cfg["num_ways"], cfg["num_shots"]) == (5, 1):
-            out += ["", ("Reference: Finn et al. (2017) report 98.7 ± 0.4 % for 5-way 1-shot after 60000 "
-                    "meta-iterations; this run had the CPU budget for the number of iterations above.")]
+        ref = PAPER_OMNIGLOT.get((cfg["num_ways"], cfg["num_shots"]))
+        if ref is not None:
+            budget = ("the same number of iterations" if ev["iterations"] >= 60000
+                      else f"{ev['iterations']} of them, what the CPU budget allowed")
+            out += ["", (f"Reference: Finn et al. (2017) report {ref} for {cfg['num_ways']}-way "
+                    f"{cfg['num_shots']}-shot after 60000 meta-iterations; this run had {budget}.")]
     else:
         pre = ev["pretrained"]
         out += [f"K = {cfg['num_shots']} support points, MSE on {ev['num_query']} query points per task:", "",

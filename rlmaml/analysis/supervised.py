@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import torch
 import yaml
 
 # the driver that made each supervised run of results/, by its path under results/
@@ -15,9 +16,11 @@ COMMANDS = {
     "sinusoid/k10-batched": "scripts/supervised_results.sh sinusoid-batched",
     "omniglot/5way-1shot": "scripts/supervised_results.sh omniglot",
     "omniglot/5way-1shot-60k": "scripts/supervised_results.sh omniglot-60k",
+    "omniglot/20way-1shot-60k": "scripts/supervised_results.sh omniglot-20way",
 }
 # how each one continues from its checkpoint
-RESUME = {"omniglot/5way-1shot-60k": "RESUME=1 scripts/supervised_results.sh omniglot-60k"}
+RESUME = {"omniglot/5way-1shot-60k": "RESUME=1 scripts/supervised_results.sh omniglot-60k",
+          "omniglot/20way-1shot-60k": "RESUME=1 scripts/supervised_results.sh omniglot-20way"}
 
 
 def run_name(run: Path) -> str:
@@ -43,7 +46,9 @@ def in_progress(run: Path) -> str:
     cfg = yaml.safe_load((run / "config.yaml").read_text())
     lines = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines() if line.strip()]
     name = run_name(run)
-    done = lines[-1]["iteration"] + 1 if lines else 0
+    # what the checkpoint holds: the iterations logged after it are redone on resume
+    done = int(torch.load(run / "checkpoint.pt", map_location="cpu", weights_only=False)["iteration"])
+    lines = [r for r in lines if r["iteration"] < done]
     hours = lines[-1]["seconds"] / 3600 if lines else 0.0
     last = lines[-500:]
     accuracy = sum(r["query_accuracy"] for r in last) / len(last) if last else float("nan")

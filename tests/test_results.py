@@ -242,3 +242,27 @@ def test_report_terminations_runs_an_ant_evaluation(capsys):
     assert out[0].startswith(f"{RESULTS / 'ant-goal/preset'}: rlmaml/AntGoal-v0, 1 held-out tasks (seed 1000), "
                              "1 episodes per task and phase")
     assert out[-4].startswith("| phase | ended early |") and out[-1].startswith("| 1 |")
+
+
+def test_in_progress_readme_counts_the_checkpoint_and_shows_the_curve(tmp_path):
+    """A run in training: the README counts the iterations its checkpoint holds (those logged after it are
+    redone on resume), averages only those, and shows the curve so far once supervised-summary drew it."""
+    import json
+
+    import torch
+    import yaml
+
+    run = tmp_path / "omniglot" / "20way-1shot-60k"
+    run.mkdir(parents=True)
+    cfg = yaml.safe_load((RESULTS / "omniglot/20way-1shot-60k/config.yaml").read_text())
+    (run / "config.yaml").write_text(yaml.safe_dump(cfg))
+    records = [{"iteration": i, "query_loss": 1.0, "skipped": 0, "query_accuracy": 0.5 if i < 100 else 0.9,
+                "seconds": 3.6 * (i + 1)} for i in range(130)]
+    (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    torch.save({"iteration": 100}, run / "checkpoint.pt")
+    assert _report("supervised-summary", str(run)) == 0
+    text = (run / "README.md").read_text()
+    assert "**In progress:** 100 of 60000 meta-iterations of 16 tasks, 0.10 h" in text
+    assert "mean of the last 100 meta-batches: 50.00 %" in text
+    assert "RESUME=1 scripts/supervised_results.sh omniglot-20way" in text
+    assert (run / "learning_curve.png").stat().st_size > 0 and "![learning curve so far](learning_curve.png)" in text

@@ -61,6 +61,8 @@ def in_progress(run: Path) -> str:
             f"{100 * accuracy:.2f} % (the meta-batches' own tasks, not held-out ones)."), "",
            (f"Continue with `{RESUME.get(name, 'rlmaml supervised --resume results/' + name)}` (the checkpoint "
             f"`checkpoint.pt` is written every {cfg['checkpoint_every']} iterations)."), ""]
+    if (run / "learning_curve.png").is_file():
+        out += ["![learning curve so far](learning_curve.png)", ""]
     return "\n".join(out)
 
 

@@ -168,6 +168,10 @@ def _supervised_summary(args) -> int:
         if not (run / "eval.json").is_file() and not (run / "checkpoint.pt").is_file():
             raise UserError(f"{str(run)!r} has no eval.json or checkpoint.pt; expected a supervised result folder "
                             "(finished, or in training)")
+        if not (run / "eval.json").is_file():  # in training: the curve so far
+            from ..supervised.evaluate import plot_learning_curve
+
+            plot_learning_curve(run)
         (run / "README.md").write_text(summarize(run))
         print(f"wrote {run / 'README.md'}")
     return 0

@@ -299,6 +299,21 @@ def test_cosine_meta_learning_rate_values_and_optimizer():
     assert opt.param_groups[0]["lr"] == experiment.meta_lr_at(cfg, 25)
 
 
+def test_maml_plus_plus_preset_is_the_published_schedule():
+    """omniglot-mamlpp: Antoniou et al.'s Omniglot 5-way 1-shot settings (150 epochs of 500 iterations, 16
+    tasks, 5 steps from α₀ = 0.4, MSL over 15 epochs, first order for 80 epochs, cosine 1e-3 → 1e-5)."""
+    cfg = load_config(SupervisedConfig, "omniglot-mamlpp")
+    assert (cfg.num_ways, cfg.num_shots, cfg.meta_batch_size, cfg.inner_steps, cfg.inner_step_size) == (5, 1, 16, 5, 0.4)
+    assert cfg.multi_step_loss and cfg.lslr and cfg.per_step_bn and cfg.meta_lr_schedule == "cosine"
+    assert (cfg.msl_epochs, cfg.first_order_epochs, cfg.epoch_iterations) == (15, 80, 500)
+    assert (cfg.num_iterations, cfg.meta_lr, cfg.min_meta_lr, cfg.eval_steps) == (75000, 1e-3, 1e-5, [0, 1, 5])
+    assert experiment.first_order_at(cfg, 80 * 500 - 1) and not experiment.first_order_at(cfg, 80 * 500)
+    assert experiment.meta_lr_at(cfg, 0) == 1e-3 and experiment.meta_lr_at(cfg, 75000) == pytest.approx(1e-5)
+    assert experiment.multi_step_weights(cfg, 0).tolist() == [0.2] * 5
+    assert experiment.multi_step_weights(cfg, 15 * 500 - 1) is not None
+    assert experiment.multi_step_weights(cfg, 15 * 500) is None  # the last step's loss alone from epoch 15
+
+
 def test_maml_plus_plus_keys_are_off_by_default_and_checked():
     for preset in ("sinusoid", "omniglot", "omniglot-20way"):
         cfg = load_config(SupervisedConfig, preset)

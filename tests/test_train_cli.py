@@ -193,6 +193,6 @@ def test_rl_presets_carry_the_paper_configuration(preset):
 
 
 def test_every_shipped_rl_preset_is_covered():
-    supervised = {"sinusoid", "omniglot", "omniglot-20way"}
+    supervised = {"sinusoid", "omniglot", "omniglot-20way", "omniglot-mamlpp"}
     meta_world = {"ml1-reach", "ml1-push", "ml10"}  # tests/test_metaworld.py checks their protocol
     assert set(preset_names()) - supervised - meta_world == set(RL_PRESETS)

@@ -1,6 +1,6 @@
 """Meta-batches per second of supervised MAML: the batched engine, the per-task loop and learn2learn (one JSON object).
 
-``rlmaml bench supervised [--task omniglot|omniglot-20way|sinusoid] [--batches N] [--orders second,first]
+``rlmaml bench supervised [--task omniglot|omniglot-20way|omniglot-mamlpp|sinusoid] [--batches N] [--orders second,first]
 [--implementations batched,loop,learn2learn] [key=value ...]``
 
 Every implementation runs the same model, initial weights (``seed``) and pre-sampled meta-batches in one
@@ -59,7 +59,7 @@ ORDERS = {"second": False, "first": True}
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("overrides", nargs="*", default=[], help="config overrides key=value")
-    parser.add_argument("--task", choices=["sinusoid", "omniglot", "omniglot-20way"], default="omniglot",
+    parser.add_argument("--task", choices=["sinusoid", "omniglot", "omniglot-20way", "omniglot-mamlpp"], default="omniglot",
                         help="preset to benchmark (default: omniglot, 5-way 1-shot)")
     parser.add_argument("--batches", type=int, default=10, help="timed meta-batches per implementation (default 10)")
     parser.add_argument("--orders", default="second,first", help="comma-separated: second, first (default both)")

@@ -6,8 +6,8 @@
     rlmaml supervised --resume DIR [key=value ...]          continue DIR from its checkpoint
     rlmaml supervised --evaluate-only DIR [key=value ...]   (re-)evaluate DIR's checkpoint, rewrite eval.json
 
-SOURCE is a preset (``sinusoid``, ``omniglot`` = 5-way 1-shot, ``omniglot-20way``) or a YAML
-file; options and ``key=value`` overrides may come in any order. ``--resume`` and
+SOURCE is a preset (``sinusoid``, ``omniglot`` = 5-way 1-shot, ``omniglot-20way``, ``omniglot-mamlpp`` =
+5-way 1-shot with every MAML++ option) or a YAML file; options and ``key=value`` overrides may come in any order. ``--resume`` and
 ``--evaluate-only`` read DIR's ``config.yaml``, with the overrides on top (``num_iterations=N``
 extends a run; ``eval_tasks=N`` changes the evaluation). A new run refuses a DIR that already
 holds a checkpoint. SIGTERM or Ctrl-C stops training after the current iteration with a final
@@ -32,7 +32,7 @@ from ..errors import UserError
 from ..run import CONFIG_NAME, resume_dir
 from ..supervised.experiment import SupervisedConfig
 
-PRESETS = ("sinusoid", "omniglot", "omniglot-20way")
+PRESETS = ("sinusoid", "omniglot", "omniglot-20way", "omniglot-mamlpp")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

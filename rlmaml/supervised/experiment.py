@@ -56,7 +56,7 @@ from .tasks import OmniglotTasks, SinusoidTasks, SupportQueryBatch
 
 @dataclass
 class SupervisedConfig:
-    """Every key of a supervised run (YAML presets: sinusoid, omniglot, omniglot-20way)."""
+    """Every key of a supervised run (YAML presets: sinusoid, omniglot, omniglot-20way, omniglot-mamlpp)."""
 
     task: Literal["sinusoid", "omniglot"] = "sinusoid"
     # sinusoid regression

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Side-by-side speed of supervised MAML (one JSON object per line), written next to the results they belong to.
-# Single-threaded (shared CPU).
+# Single-threaded (shared CPU). learn2learn 0.2.0 on Python 3.11: docs/supervised.md ("Speed").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export OMP_NUM_THREADS=1

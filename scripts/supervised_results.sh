@@ -1,23 +1,27 @@
 #!/usr/bin/env bash
 # Reproduces results/sinusoid/preset, results/sinusoid/k5-batched, results/sinusoid/k10-batched,
-# results/omniglot/5way-1shot, results/omniglot/5way-1shot-60k and results/omniglot/20way-1shot-60k
+# results/omniglot/5way-1shot, results/omniglot/5way-1shot-60k, results/omniglot/20way-1shot-60k,
+# results/omniglot/5way-1shot-mamlpp and results/omniglot/5way-5shot-60k
 # (config.yaml, metrics.jsonl, eval.json, learning_curve.png, TensorBoard events, checkpoint.pt).
-# Usage: scripts/supervised_results.sh [sinusoid|sinusoid-batched|omniglot|omniglot-60k|omniglot-20way|all]
+# Usage: scripts/supervised_results.sh
+#   [sinusoid|sinusoid-batched|omniglot|omniglot-60k|omniglot-20way|omniglot-mamlpp|omniglot-5shot|all]
 # sinusoid-batched: K = 5 and K = 10 (K support and K query points in training) on the task-batched
 # engine, evaluated after 0, 1 and 10 steps against the pretrained baseline.
 # omniglot-60k is the paper's 60000 iterations on the batched engine with THREADS (default 2) torch
 # threads (5–8 h here: 0.29–0.47 s per iteration, measured on different days); it checkpoints every
 # 100 iterations and continues with RESUME=1. omniglot-20way is the paper's 20-way 1-shot (preset
 # omniglot-20way: 16 tasks, 5 inner steps, alpha 0.1) for 60000 iterations, the same way (tens of hours
-# here, over many sessions); `all` leaves it out.
+# here, over many sessions); omniglot-mamlpp is 5-way 1-shot with every MAML++ option (preset
+# omniglot-mamlpp, 75000 iterations); omniglot-5shot is the paper's 5-way 5-shot (preset omniglot with
+# num_shots=5, 60000 iterations). These three checkpoint and resume the same way; `all` leaves them out.
 # CPU-only, one thread each except omniglot-60k (the machine is shared). Omniglot data: data_dir=..., RLMAML_DATA,
 # or ../shared/data/omniglot. The READMEs: rlmaml report supervised-summary results/sinusoid/preset ...
 set -euo pipefail
 cd "$(dirname "$0")/.."
 what="${1:-all}"
 case "$what" in
-  sinusoid|sinusoid-batched|omniglot|omniglot-60k|omniglot-20way|all) ;;
-  *) echo "supervised_results.sh: unknown run '$what'; allowed: sinusoid, sinusoid-batched, omniglot, omniglot-60k, omniglot-20way, all" >&2
+  sinusoid|sinusoid-batched|omniglot|omniglot-60k|omniglot-20way|omniglot-mamlpp|omniglot-5shot|all) ;;
+  *) echo "supervised_results.sh: unknown run '$what'; allowed: sinusoid, sinusoid-batched, omniglot, omniglot-60k, omniglot-20way, omniglot-mamlpp, omniglot-5shot, all" >&2
      exit 2 ;;
 esac
 export OMP_NUM_THREADS=1
@@ -55,5 +59,25 @@ if [[ "$what" == omniglot-20way ]]; then
   else
     OMP_NUM_THREADS="$threads" rlmaml supervised omniglot-20way num_iterations=60000 num_threads="$threads" \
       seed=0 --out "$out" --no-progress
+  fi
+fi
+if [[ "$what" == omniglot-mamlpp ]]; then
+  out=results/omniglot/5way-1shot-mamlpp
+  threads="${THREADS:-2}"
+  if [[ "${RESUME:-0}" == 1 ]]; then
+    OMP_NUM_THREADS="$threads" rlmaml supervised --resume "$out" --no-progress
+  else
+    OMP_NUM_THREADS="$threads" rlmaml supervised omniglot-mamlpp num_threads="$threads" seed=0 \
+      --out "$out" --no-progress
+  fi
+fi
+if [[ "$what" == omniglot-5shot ]]; then
+  out=results/omniglot/5way-5shot-60k
+  threads="${THREADS:-2}"
+  if [[ "${RESUME:-0}" == 1 ]]; then
+    OMP_NUM_THREADS="$threads" rlmaml supervised --resume "$out" --no-progress
+  else
+    OMP_NUM_THREADS="$threads" rlmaml supervised omniglot num_shots=5 num_iterations=60000 \
+      num_threads="$threads" seed=0 --out "$out" --no-progress
   fi
 fi

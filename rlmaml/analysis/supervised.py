@@ -17,10 +17,13 @@ COMMANDS = {
     "omniglot/5way-1shot": "scripts/supervised_results.sh omniglot",
     "omniglot/5way-1shot-60k": "scripts/supervised_results.sh omniglot-60k",
     "omniglot/20way-1shot-60k": "scripts/supervised_results.sh omniglot-20way",
+    "omniglot/5way-1shot-mamlpp": "scripts/supervised_results.sh omniglot-mamlpp",
+    "omniglot/5way-5shot-60k": "scripts/supervised_results.sh omniglot-5shot",
 }
 # how each one continues from its checkpoint
-RESUME = {"omniglot/5way-1shot-60k": "RESUME=1 scripts/supervised_results.sh omniglot-60k",
-          "omniglot/20way-1shot-60k": "RESUME=1 scripts/supervised_results.sh omniglot-20way"}
+RESUME = {name: "RESUME=1 " + COMMANDS[name] for name in
+          ("omniglot/5way-1shot-60k", "omniglot/20way-1shot-60k", "omniglot/5way-1shot-mamlpp",
+           "omniglot/5way-5shot-60k")}
 
 
 def run_name(run: Path) -> str:

@@ -14,7 +14,7 @@
 # here, over many sessions); omniglot-mamlpp is 5-way 1-shot with every MAML++ option (preset
 # omniglot-mamlpp, 75000 iterations); omniglot-5shot is the paper's 5-way 5-shot (preset omniglot with
 # num_shots=5, 60000 iterations). These three checkpoint and resume the same way; `all` leaves them out.
-# CPU-only, one thread each except omniglot-60k (the machine is shared). Omniglot data: data_dir=..., RLMAML_DATA,
+# CPU-only, one thread each except the long runs (the machine is shared). Omniglot data: data_dir=..., RLMAML_DATA,
 # or ../shared/data/omniglot. The READMEs: rlmaml report supervised-summary results/sinusoid/preset ...
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,6 +25,18 @@ case "$what" in
      exit 2 ;;
 esac
 export OMP_NUM_THREADS=1
+# long_run OUT PRESET [key=value ...]: trains PRESET with the overrides into OUT (seed 0) on THREADS (default 2)
+# torch threads, or with RESUME=1 continues OUT from its checkpoint
+long_run() {
+  local out="$1" preset="$2" threads="${THREADS:-2}"
+  shift 2
+  if [[ "${RESUME:-0}" == 1 ]]; then
+    OMP_NUM_THREADS="$threads" rlmaml supervised --resume "$out" --no-progress
+  else
+    OMP_NUM_THREADS="$threads" rlmaml supervised "$preset" "$@" num_threads="$threads" seed=0 \
+      --out "$out" --no-progress
+  fi
+}
 if [[ "$what" == sinusoid || "$what" == all ]]; then
   rlmaml supervised sinusoid engine=loop num_iterations=20000 num_threads=1 seed=0 \
     --out results/sinusoid/preset --no-progress
@@ -42,42 +54,14 @@ if [[ "$what" == omniglot || "$what" == all ]]; then
     --out results/omniglot/5way-1shot --no-progress
 fi
 if [[ "$what" == omniglot-60k || "$what" == all ]]; then
-  out=results/omniglot/5way-1shot-60k
-  threads="${THREADS:-2}"
-  if [[ "${RESUME:-0}" == 1 ]]; then
-    OMP_NUM_THREADS="$threads" rlmaml supervised --resume "$out" --no-progress
-  else
-    OMP_NUM_THREADS="$threads" rlmaml supervised omniglot num_iterations=60000 num_threads="$threads" seed=0 \
-      --out "$out" --no-progress
-  fi
+  long_run results/omniglot/5way-1shot-60k omniglot num_iterations=60000
 fi
 if [[ "$what" == omniglot-20way ]]; then
-  out=results/omniglot/20way-1shot-60k
-  threads="${THREADS:-2}"
-  if [[ "${RESUME:-0}" == 1 ]]; then
-    OMP_NUM_THREADS="$threads" rlmaml supervised --resume "$out" --no-progress
-  else
-    OMP_NUM_THREADS="$threads" rlmaml supervised omniglot-20way num_iterations=60000 num_threads="$threads" \
-      seed=0 --out "$out" --no-progress
-  fi
+  long_run results/omniglot/20way-1shot-60k omniglot-20way num_iterations=60000
 fi
 if [[ "$what" == omniglot-mamlpp ]]; then
-  out=results/omniglot/5way-1shot-mamlpp
-  threads="${THREADS:-2}"
-  if [[ "${RESUME:-0}" == 1 ]]; then
-    OMP_NUM_THREADS="$threads" rlmaml supervised --resume "$out" --no-progress
-  else
-    OMP_NUM_THREADS="$threads" rlmaml supervised omniglot-mamlpp num_threads="$threads" seed=0 \
-      --out "$out" --no-progress
-  fi
+  long_run results/omniglot/5way-1shot-mamlpp omniglot-mamlpp
 fi
 if [[ "$what" == omniglot-5shot ]]; then
-  out=results/omniglot/5way-5shot-60k
-  threads="${THREADS:-2}"
-  if [[ "${RESUME:-0}" == 1 ]]; then
-    OMP_NUM_THREADS="$threads" rlmaml supervised --resume "$out" --no-progress
-  else
-    OMP_NUM_THREADS="$threads" rlmaml supervised omniglot num_shots=5 num_iterations=60000 \
-      num_threads="$threads" seed=0 --out "$out" --no-progress
-  fi
+  long_run results/omniglot/5way-5shot-60k omniglot num_shots=5 num_iterations=60000
 fi

@@ -43,16 +43,13 @@ def set_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def save_checkpoint(state: dict[str, Any], path: str | Path) -> Path:
-    """Atomically write ``state`` to ``path`` (a file, or a directory that gets checkpoint.pt)."""
-    path = Path(path)
-    if path.is_dir():
-        path = path / CHECKPOINT_NAME
+def _write_atomic(path: Path, write, suffix: str) -> Path:
+    """``write(f)`` into a temporary file beside ``path``, fsync it and rename it over ``path``."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".pt", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=suffix, dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
-            torch.save(state, f)
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -61,6 +58,19 @@ def save_checkpoint(state: dict[str, Any], path: str | Path) -> Path:
             os.unlink(tmp)
         raise
     return path
+
+
+def save_checkpoint(state: dict[str, Any], path: str | Path) -> Path:
+    """Atomically write ``state`` to ``path`` (a file, or a directory that gets checkpoint.pt)."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / CHECKPOINT_NAME
+    return _write_atomic(path, lambda f: torch.save(state, f), ".pt")
+
+
+def write_text_atomic(path: str | Path, text: str) -> Path:
+    """Atomically replace the file ``path`` by ``text`` (UTF-8): readers see the old file or the new one."""
+    return _write_atomic(Path(path), lambda f: f.write(text.encode()), ".txt")
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:

@@ -14,6 +14,8 @@
 # here, over many sessions); omniglot-mamlpp is 5-way 1-shot with every MAML++ option (preset
 # omniglot-mamlpp, 75000 iterations); omniglot-5shot is the paper's 5-way 5-shot (preset omniglot with
 # num_shots=5, 60000 iterations). These three checkpoint and resume the same way; `all` leaves them out.
+# INTERIM=1 evaluates a long run's current checkpoint on the held-out tasks instead of training (a line of
+# its interim_eval.jsonl; it may run beside the training).
 # CPU-only, one thread each except the long runs (the machine is shared). Omniglot data: data_dir=..., RLMAML_DATA,
 # or ../shared/data/omniglot. The READMEs: rlmaml report supervised-summary results/sinusoid/preset ...
 set -euo pipefail
@@ -26,11 +28,13 @@ case "$what" in
 esac
 export OMP_NUM_THREADS=1
 # long_run OUT PRESET [key=value ...]: trains PRESET with the overrides into OUT (seed 0) on THREADS (default 2)
-# torch threads, or with RESUME=1 continues OUT from its checkpoint
+# torch threads, with RESUME=1 continues OUT from its checkpoint, with INTERIM=1 evaluates that checkpoint
 long_run() {
   local out="$1" preset="$2" threads="${THREADS:-2}"
   shift 2
-  if [[ "${RESUME:-0}" == 1 ]]; then
+  if [[ "${INTERIM:-0}" == 1 ]]; then
+    OMP_NUM_THREADS="$threads" rlmaml supervised --evaluate-only "$out" --interim --no-progress
+  elif [[ "${RESUME:-0}" == 1 ]]; then
     OMP_NUM_THREADS="$threads" rlmaml supervised --resume "$out" --no-progress
   else
     OMP_NUM_THREADS="$threads" rlmaml supervised "$preset" "$@" num_threads="$threads" seed=0 \

@@ -327,6 +327,34 @@ def test_sinusoid_train_resume_exact_and_evaluate(tmp_path, capsys):
     assert "already holds a checkpoint" in capsys.readouterr().err
 
 
+def test_interim_evaluations_equal_the_final_one_and_show_in_the_readme(tmp_path, capsys):
+    from rlmaml.analysis.supervised import summarize
+    from rlmaml.supervised.evaluate import read_interim
+
+    common = ["meta_batch_size=5", "eval_tasks=30", "eval_query=20", "checkpoint_every=2", "--no-progress"]
+    run, short = tmp_path / "run", tmp_path / "short"
+    assert main(["sinusoid", "num_iterations=2", "--out", str(short), *common]) == 0  # eval.json after 2
+    assert main(["sinusoid", "num_iterations=2", "--out", str(run), "--no-eval", *common]) == 0
+    for _ in range(2):  # the same checkpoint twice: one line
+        assert main(["--evaluate-only", str(run), "--interim", "--no-progress"]) == 0
+    assert not (run / "eval.json").exists()
+    assert main(["--resume", str(run), "num_iterations=4", "--no-progress"]) == 0
+    assert main(["--evaluate-only", str(run), "--interim", "--no-progress"]) == 0
+    records = read_interim(run)
+    assert [r["iterations"] for r in records] == [2, 4]
+    # the interim record of a checkpoint is the final evaluation of a run that stopped there
+    for record, final in ((records[0], short), (records[1], run)):
+        ev = json.loads((final / "eval.json").read_text())
+        assert record["mse_by_steps"] == ev["mse_by_steps"] and record["pretrained"] == ev["pretrained"]
+    assert records[0]["mse_by_steps"] != records[1]["mse_by_steps"]
+    readme = summarize(run)
+    assert "interim_eval.jsonl" in readme and "| meta-iterations | training hours | after 0 steps | after 1 step |" in readme
+    for r in records:
+        assert f"| {r['iterations']} | " in readme and f"{r['mse_by_steps']['10']:.3f} ± " in readme
+    assert main(["sinusoid", "--interim", "--out", str(tmp_path / "x")]) == 2
+    assert "--interim goes with --evaluate-only DIR" in capsys.readouterr().err
+
+
 def _checkpoints_equal(a: Path, b: Path) -> None:
     a, b = (torch.load(d / "checkpoint.pt", weights_only=False) for d in (a, b))
     assert a["iteration"] == b["iteration"]
@@ -410,6 +438,13 @@ def test_omniglot_tiny_run_from_zip(tmp_path, capsys):
     ev = json.loads((run / "eval.json").read_text())
     assert 0.0 <= ev["accuracy_mean"] <= 1.0 and ev["accuracy_ci95"] >= 0 and ev["num_tasks"] == 6
     assert set(ev["accuracy_by_steps"]) == {"0", "1", "3"} and ev["inner_steps"] == 3
+    # an interim record of the same checkpoint equals eval.json, and the curve shows it
+    assert main(["--evaluate-only", str(run), "--interim", "--no-progress"]) == 0
+    (record,) = [json.loads(line) for line in (run / "interim_eval.jsonl").read_text().splitlines()]
+    assert record["accuracy_by_steps"] == ev["accuracy_by_steps"] and record["iterations"] == 2
+    from rlmaml.supervised.evaluate import plot_learning_curve
+
+    assert plot_learning_curve(run).stat().st_size > 1000
     assert main(["omniglot", f"data_dir={tmp_path / 'missing'}", "--out", str(tmp_path / "x"), "--no-progress"]) == 2
     assert "does not exist" in capsys.readouterr().err
 

@@ -25,6 +25,9 @@ RESUME = {name: "RESUME=1 " + COMMANDS[name] for name in
           ("omniglot/5way-1shot-60k", "omniglot/20way-1shot-60k", "omniglot/5way-1shot-mamlpp",
            "omniglot/5way-5shot-60k")}
 
+# how each one's checkpoint is evaluated while it trains (interim_eval.jsonl)
+INTERIM = {name: "INTERIM=1 " + COMMANDS[name] for name in RESUME}
+
 
 def run_name(run: Path) -> str:
     """``family/run`` for a folder of results/ (``results/sinusoid/preset`` -> ``sinusoid/preset``); the README
@@ -42,6 +45,33 @@ def _header(name: str, cfg: dict) -> list[str]:
 def _threads(cfg: dict) -> str:
     n = int(cfg.get("num_threads", 1))
     return "one shared CPU thread" if n == 1 else f"{n} shared CPU threads"
+
+
+def held_out_during_training(run: Path) -> list[str]:
+    """The README table of ``interim_eval.jsonl``: held-out accuracy (or MSE) by iteration while training."""
+    from ..supervised.evaluate import read_interim
+
+    records = read_interim(run)
+    if not records:
+        return []
+    name = run_name(run)
+    steps = list(records[-1].get("accuracy_by_steps") or records[-1]["mse_by_steps"])
+    metric = "accuracy" if "accuracy_by_steps" in records[-1] else "MSE"
+    command = INTERIM.get(name, f"rlmaml supervised --evaluate-only results/{name} --interim")
+    out = [(f"Held-out {metric} during training (`interim_eval.jsonl`): checkpoints evaluated on the tasks of the "
+            f"final evaluation ({records[-1]['num_tasks']} held-out tasks, eval_seed {records[-1]['eval_seed']}), "
+            f"the committed ones by `scripts/supervised_interim_history.sh results/{name}`, the current one by "
+            f"`{command}`; nothing in training reads them."), "",
+           "| meta-iterations | training hours | "
+           + " | ".join(f"after {k} step{'' if k == '1' else 's'}" for k in steps) + " |",
+           "|---|---|" + "---|" * len(steps)]
+    for r in records:
+        if metric == "accuracy":
+            cells = [f"{100 * r['accuracy_by_steps'][k]:.2f} ± {100 * r['ci95_by_steps'][k]:.2f} %" for k in steps]
+        else:
+            cells = [f"{r['mse_by_steps'][k]:.3f} ± {r['mse_ci95_by_steps'][k]:.3f}" for k in steps]
+        out.append(f"| {r['iterations']} | {r['train_seconds'] / 3600:.2f} | " + " | ".join(cells) + " |")
+    return out + [""]
 
 
 def in_progress(run: Path) -> str:
@@ -63,7 +93,8 @@ def in_progress(run: Path) -> str:
            (f"Training query accuracy after the inner step(s), mean of the last {len(last)} meta-batches: "
             f"{100 * accuracy:.2f} % (the meta-batches' own tasks, not held-out ones)."), "",
            (f"Continue with `{RESUME.get(name, 'rlmaml supervised --resume results/' + name)}` (the checkpoint "
-            f"`checkpoint.pt` is written every {cfg['checkpoint_every']} iterations)."), ""]
+            f"`checkpoint.pt` is written every {cfg['checkpoint_every']} iterations)."), "",
+           *held_out_during_training(run)]
     if (run / "learning_curve.png").is_file():
         out += ["![learning curve so far](learning_curve.png)", ""]
     return "\n".join(out)
@@ -109,7 +140,7 @@ def summarize(run: Path) -> str:
         for k, mse in ev["mse_by_steps"].items():
             out.append(f"| {k} | {mse:.3f} ± {ev['mse_ci95_by_steps'][k]:.3f} | "
                        f"{pre['mse_by_steps'][k]:.3f} ± {pre['mse_ci95_by_steps'][k]:.3f} |")
-    out += ["", "![learning curve](learning_curve.png)", ""]
+    out += ["", *held_out_during_training(run), "![learning curve](learning_curve.png)", ""]
     if bench:
         out += [("Speed (`scripts/supervised_bench.sh`, `bench.json`): "
                 f"{bench['rlmaml_first_order_batches_per_s']} meta-batches/s vs "

@@ -6,7 +6,8 @@ TensorBoard events, eval.json), runs the evaluation that ``terminations`` needs,
 * ``table EVAL_JSON``: every method of an RL evaluation, mean ± 95% CI after 0..k steps, the paper's row
 * ``progress RUN_DIR``: block means of the training returns, totals and wall time
 * ``terminations RUN_DIR``: why Ant episodes end early, before and after adaptation (runs an evaluation)
-* ``supervised-summary RUN_DIR ...``: writes the README.md of supervised result folders
+* ``supervised-summary RUN_DIR ...``: writes the README.md of supervised result folders (and their
+  ``learning_curve.png`` while in training or when they hold ``interim_eval.jsonl``)
 * ``durations``: how long every run of the manifest took, from metrics.jsonl and the TensorBoard events
 * ``glance``: the README's at-a-glance tables from ``results/manifest.yaml`` (``--write`` rewrites README.md,
   ``--check`` fails when it differs or when the manifest does not match the folders)
@@ -168,7 +169,8 @@ def _supervised_summary(args) -> int:
         if not (run / "eval.json").is_file() and not (run / "checkpoint.pt").is_file():
             raise UserError(f"{str(run)!r} has no eval.json or checkpoint.pt; expected a supervised result folder "
                             "(finished, or in training)")
-        if not (run / "eval.json").is_file():  # in training: the curve so far
+        if not (run / "eval.json").is_file() or (run / "interim_eval.jsonl").is_file():
+            # in training: the curve so far; or with the held-out evaluations of its checkpoints
             from ..supervised.evaluate import plot_learning_curve
 
             plot_learning_curve(run)

@@ -5,13 +5,17 @@
     rlmaml supervised SOURCE [key=value ...] [--out DIR]    train a new run
     rlmaml supervised --resume DIR [key=value ...]          continue DIR from its checkpoint
     rlmaml supervised --evaluate-only DIR [key=value ...]   (re-)evaluate DIR's checkpoint, rewrite eval.json
+    rlmaml supervised --evaluate-only DIR --interim         add its evaluation to DIR/interim_eval.jsonl
 
 SOURCE is a preset (``sinusoid``, ``omniglot`` = 5-way 1-shot, ``omniglot-20way``, ``omniglot-mamlpp`` =
 5-way 1-shot with every MAML++ option) or a YAML file; options and ``key=value`` overrides may come in any order. ``--resume`` and
 ``--evaluate-only`` read DIR's ``config.yaml``, with the overrides on top (``num_iterations=N``
 extends a run; ``eval_tasks=N`` changes the evaluation). A new run refuses a DIR that already
 holds a checkpoint. SIGTERM or Ctrl-C stops training after the current iteration with a final
-checkpoint (exit status 130); ``--resume DIR`` then continues exactly.
+checkpoint (exit status 130); ``--resume DIR`` then continues exactly. ``--interim`` evaluates a run
+that is still training (its checkpoint is replaced atomically, so this may run beside the training)
+and keeps one line per checkpoint iteration in ``interim_eval.jsonl``, which the run's README and
+learning curve show; ``eval.json`` stays for the end of training.
 
 Examples::
 
@@ -19,6 +23,7 @@ Examples::
     rlmaml supervised omniglot num_iterations=5000 --out runs/omniglot --device cuda
     rlmaml supervised --resume runs/omniglot
     rlmaml supervised --evaluate-only runs/omniglot eval_tasks=1000
+    rlmaml supervised --evaluate-only runs/omniglot-20way --interim
 """
 
 from __future__ import annotations
@@ -43,6 +48,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     existing.add_argument("--resume", default=None, metavar="DIR", help="continue the run in DIR from its checkpoint")
     existing.add_argument("--evaluate-only", "--eval", dest="evaluate_only", default=None, metavar="DIR",
                           help="evaluate the checkpoint in DIR and write DIR/eval.json")
+    parser.add_argument("--interim", action="store_true",
+                        help="with --evaluate-only: add the evaluation to DIR/interim_eval.jsonl, not eval.json")
     parser.add_argument("--device", default=None, help="cpu or cuda[:N] (config key device)")
     parser.add_argument("--seed", type=int, default=None, help="random seed (config key seed)")
     parser.add_argument("--no-progress", dest="progress", action="store_false", help="hide progress bars")
@@ -58,6 +65,8 @@ def resolve(args) -> tuple[SupervisedConfig, Path, bool]:
         extra["device"] = args.device
     if args.seed is not None:
         extra["seed"] = args.seed
+    if args.interim and args.evaluate_only is None:
+        raise UserError("--interim goes with --evaluate-only DIR (it records an evaluation of DIR's checkpoint)")
     existing, flag = (args.resume, "--resume") if args.resume is not None else (args.evaluate_only, "--evaluate-only")
     if existing is not None:
         if sources:
@@ -82,7 +91,7 @@ def run(args) -> int:
 
     cfg, out, resuming = resolve(args)
     if args.evaluate_only is not None:
-        print_summary(evaluate_checkpoint(out, cfg, progress=args.progress))
+        print_summary(evaluate_checkpoint(out, cfg, progress=args.progress, interim=args.interim))
         return 0
     train(cfg, out, resume=resuming, progress=args.progress, final_eval=args.final_eval)
     return 0

@@ -16,6 +16,11 @@ every step count in ``eval_steps``; the mean and the 95% confidence interval
 * regression: ``mse_by_steps`` / ``mse_ci95_by_steps`` (keys "0", "1", "10") for the
   meta-learned model and the same under ``"pretrained"`` for the baseline trained jointly on
   all tasks with the same number of updates, fine-tuned identically.
+
+``interim_eval.jsonl`` (``rlmaml supervised --evaluate-only DIR --interim``, while training goes on
+or between sessions): one line per evaluated checkpoint, the same dict as ``eval.json``, sorted by
+``iterations``; evaluating a checkpoint again replaces its line. These are the held-out tasks of the
+final evaluation, so they show where a long run stands; nothing in training reads them.
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from ..checkpoint import CHECKPOINT_NAME, load_checkpoint
+from ..checkpoint import CHECKPOINT_NAME, load_checkpoint, write_text_atomic
 from ..core import detach_params
 from ..logging import read_metrics
 from ..stats import mean_ci95, moving_average
@@ -42,6 +47,7 @@ from .experiment import (
 )
 
 EVAL_NAME = "eval.json"
+INTERIM_NAME = "interim_eval.jsonl"
 CHUNK = 25
 
 
@@ -104,8 +110,10 @@ def summarize(scores: dict[int, dict[str, np.ndarray]], classification: bool) ->
     return out
 
 
-def evaluate_checkpoint(run_dir: str | Path, cfg: SupervisedConfig, progress: bool = True) -> dict:
-    """Evaluate the checkpoint in ``run_dir`` (and the pretrained baseline) and write eval.json."""
+def evaluate_checkpoint(run_dir: str | Path, cfg: SupervisedConfig, progress: bool = True,
+                        interim: bool = False) -> dict:
+    """Evaluate the checkpoint in ``run_dir`` (and the pretrained baseline) and write eval.json, or with
+    ``interim`` put the result in interim_eval.jsonl (:func:`record_interim`) and leave eval.json alone."""
     run_dir = Path(run_dir)
     device = torch.device(cfg.device)
     state = load_checkpoint(run_dir / CHECKPOINT_NAME, map_location=device)
@@ -129,8 +137,26 @@ def evaluate_checkpoint(run_dir: str | Path, cfg: SupervisedConfig, progress: bo
         pre = {n: p.to(device) for n, p in state["pretrained"]["params"].items()}
         scores = adaptation_scores(model, pre, cfg.inner_step_size, tasks, cfg, progress, "evaluate pretrained")
         result["pretrained"] = summarize(scores, cfg.classification)
-    (run_dir / EVAL_NAME).write_text(json.dumps(result, indent=2) + "\n")
+    if interim:
+        record_interim(run_dir, result)
+    else:
+        write_text_atomic(run_dir / EVAL_NAME, json.dumps(result, indent=2) + "\n")
     return result
+
+
+def read_interim(run_dir: str | Path) -> list[dict]:
+    """The records of ``run_dir/interim_eval.jsonl`` sorted by iteration (none when there is no file)."""
+    path = Path(run_dir) / INTERIM_NAME
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def record_interim(run_dir: str | Path, result: dict) -> Path:
+    """Add ``result`` to ``run_dir/interim_eval.jsonl``, replacing the record of the same iteration (atomic)."""
+    records = [r for r in read_interim(run_dir) if r["iterations"] != result["iterations"]] + [result]
+    records.sort(key=lambda r: r["iterations"])
+    return write_text_atomic(Path(run_dir) / INTERIM_NAME, "".join(json.dumps(r) + "\n" for r in records))
 
 
 def plot_learning_curve(run_dir: str | Path, path: str | Path | None = None, window: int | None = None) -> Path:
@@ -152,8 +178,16 @@ def plot_learning_curve(run_dir: str | Path, path: str | Path | None = None, win
 
     keys = [k for k in ("query_accuracy", "query_loss") if records and k in records[0]]
     fig, axes = plt.subplots(1, len(keys), figsize=(5.5 * len(keys), 4), squeeze=False)
+    held_out = read_interim(run_dir)
+    if (run_dir / EVAL_NAME).is_file():
+        held_out = [r for r in held_out if r["iterations"] < json.loads((run_dir / EVAL_NAME).read_text())["iterations"]]
+        held_out.append(json.loads((run_dir / EVAL_NAME).read_text()))
     for ax, key in zip(axes[0], keys):
         ax.plot(*smooth(key), label="MAML: query after the inner step(s)")
+        if key == "query_accuracy" and held_out and "accuracy_mean" in held_out[0]:
+            ax.errorbar([r["iterations"] for r in held_out], [r["accuracy_mean"] for r in held_out],
+                        yerr=[r["accuracy_ci95"] for r in held_out], fmt="o", color="C3", capsize=3,
+                        label=f"held-out tasks after {held_out[-1]['inner_steps']} steps (95 % CI)")
         if key == "query_loss" and "pretrained_loss" in records[0]:
             ax.plot(*smooth("pretrained_loss"), label="pretrained: joint-regression training loss")
         ax.set_xlabel("meta-iteration")
